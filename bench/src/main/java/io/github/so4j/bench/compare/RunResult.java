@@ -1,0 +1,46 @@
+package io.github.so4j.bench.compare;
+
+import java.util.List;
+
+/**
+ * What one training run measured.
+ *
+ * @param workload the workload's name
+ * @param optimizer the optimizer's name
+ * @param settings the optimizer's effective settings, {@code key=value} joined by commas
+ * @param steps the number of optimizer steps taken
+ * @param batchSize the batch size
+ * @param seed the seed of initialization and shuffling
+ * @param finalTrainLoss the mean loss over the whole training set after training
+ * @param testLoss the mean loss over the test set after training
+ * @param testAccuracy the fraction of test examples classified correctly, in [0, 1]
+ * @param msPerStep the mean wall time of a step (forward, backward, update) after warm-up
+ * @param trainSeconds the total wall time of all steps
+ * @param peakRssMb the peak resident set size of the process during the run, in MiB
+ * @param curve the loss after every step
+ */
+public record RunResult(
+        String workload,
+        String optimizer,
+        String settings,
+        int steps,
+        int batchSize,
+        long seed,
+        double finalTrainLoss,
+        double testLoss,
+        double testAccuracy,
+        double msPerStep,
+        double trainSeconds,
+        double peakRssMb,
+        List<StepRecord> curve) {
+
+    /**
+     * One optimizer step.
+     *
+     * @param step the step number, from 1
+     * @param seconds the wall time of all steps so far
+     * @param trainLoss the loss on this step's batch, before the update
+     * @param learningRate the learning rate used
+     */
+    public record StepRecord(int step, double seconds, double trainLoss, double learningRate) {}
+}

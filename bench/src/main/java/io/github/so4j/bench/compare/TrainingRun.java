@@ -1,0 +1,231 @@
+package io.github.so4j.bench.compare;
+
+import ai.djl.Device;
+import ai.djl.Model;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.DefaultTrainingConfig;
+import ai.djl.training.EasyTrain;
+import ai.djl.training.Trainer;
+import ai.djl.training.dataset.Batch;
+import ai.djl.training.dataset.BatchSampler;
+import ai.djl.training.dataset.RandomAccessDataset;
+import ai.djl.training.listener.TrainingListenerAdapter;
+import ai.djl.training.optimizer.Optimizer;
+import ai.djl.translate.TranslateException;
+import io.github.so4j.bench.ProcessMemory;
+import io.github.so4j.bench.data.SeededShuffleSampler;
+import io.github.so4j.bench.optimizer.OptimizerCatalog;
+import io.github.so4j.bench.optimizer.OptimizerSettings;
+import io.github.so4j.bench.workload.Workload;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/**
+ * Trains one workload with one optimizer for a number of steps, the way a DJL user would ({@link
+ * EasyTrain#trainBatch} then {@link Trainer#step}), timing every step.
+ *
+ * <p>The seed fixes the initialization (through {@link Engine#setRandomSeed}) and the order of the
+ * batches (through {@link SeededShuffleSampler}), so a run is reproducible on the same machine. A
+ * step's time covers forward, backward, the optimizer update and reading the batch loss (which also
+ * waits for an asynchronous device); fetching the batch is not timed. After training, the model is
+ * evaluated on the whole training set and on the test set.
+ */
+public final class TrainingRun {
+
+    /**
+     * What to run.
+     *
+     * @param workload the model and loss
+     * @param optimizer the optimizer's catalog entry
+     * @param overrides the user's settings of the optimizer
+     * @param steps the number of optimizer steps, at least 1
+     * @param batchSize the batch size, at least 1
+     * @param seed the seed
+     * @param warmupSteps the first steps left out of the mean step time
+     */
+    public record Plan(
+            Workload workload,
+            OptimizerCatalog.Entry optimizer,
+            Map<String, String> overrides,
+            int steps,
+            int batchSize,
+            long seed,
+            int warmupSteps) {
+
+        /**
+         * Checks the plan.
+         *
+         * @param workload the model and loss
+         * @param optimizer the optimizer's catalog entry
+         * @param overrides the user's settings of the optimizer
+         * @param steps the number of optimizer steps, at least 1
+         * @param batchSize the batch size, at least 1
+         * @param seed the seed
+         * @param warmupSteps the first steps left out of the mean step time, in [0, steps)
+         * @throws IllegalArgumentException naming the setting and its value if one is invalid
+         */
+        public Plan {
+            if (steps < 1) {
+                throw new IllegalArgumentException("steps must be at least 1, but was " + steps);
+            }
+            if (batchSize < 1) {
+                throw new IllegalArgumentException(
+                        "batch size must be at least 1, but was " + batchSize);
+            }
+            if (warmupSteps < 0 || warmupSteps >= steps) {
+                throw new IllegalArgumentException(
+                        "warm-up steps must be in [0, steps), but was "
+                                + warmupSteps
+                                + " for "
+                                + steps
+                                + " steps");
+            }
+        }
+
+        /**
+         * Returns the default number of warm-up steps for a run length: a fifth of the steps, at
+         * most 20.
+         *
+         * @param steps the number of steps
+         * @return the warm-up steps
+         */
+        public static int defaultWarmup(int steps) {
+            return Math.min(20, steps / 5);
+        }
+    }
+
+    /** Receives every step as it completes (for progress bars). */
+    public interface StepListener {
+
+        /**
+         * Called after each step.
+         *
+         * @param record the step
+         */
+        void onStep(RunResult.StepRecord record);
+    }
+
+    private TrainingRun() {}
+
+    /**
+     * Runs the plan.
+     *
+     * @param plan what to run
+     * @param train the training set (its own sampler is not used)
+     * @param test the test set
+     * @param device the device to train on
+     * @param listener receives every step
+     * @return the measurements
+     * @throws IOException if the data cannot be read
+     * @throws TranslateException if batching fails
+     */
+    public static RunResult execute(
+            Plan plan,
+            RandomAccessDataset train,
+            RandomAccessDataset test,
+            Device device,
+            StepListener listener)
+            throws IOException, TranslateException {
+        OptimizerSettings settings = plan.optimizer().settings(plan.overrides());
+        Optimizer optimizer = plan.optimizer().create(plan.overrides());
+        double learningRate = Double.parseDouble(settings.asMap().getOrDefault("lr", "NaN"));
+        ProcessMemory.resetPeak();
+        Engine.getInstance().setRandomSeed(Math.toIntExact(plan.seed()));
+        BatchLoss batchLoss = new BatchLoss();
+        DefaultTrainingConfig config =
+                new DefaultTrainingConfig(plan.workload().newLoss())
+                        .optOptimizer(optimizer)
+                        .optDevices(new Device[] {device})
+                        .addTrainingListeners(batchLoss);
+        List<RunResult.StepRecord> curve = new ArrayList<>(plan.steps());
+        try (Model model = Model.newInstance(plan.workload().id(), device)) {
+            model.setBlock(plan.workload().newBlock());
+            try (Trainer trainer = model.newTrainer(config)) {
+                trainer.initialize(inputShape(plan.workload()));
+                BatchSampler sampler =
+                        new BatchSampler(
+                                new SeededShuffleSampler(plan.seed()), plan.batchSize(), false);
+                Iterator<Batch> batches = null;
+                double seconds = 0;
+                double timedSeconds = 0;
+                for (int step = 1; step <= plan.steps(); step++) {
+                    if (batches == null || !batches.hasNext()) {
+                        batches = train.getData(trainer.getManager(), sampler).iterator();
+                    }
+                    try (Batch batch = batches.next()) {
+                        long start = System.nanoTime();
+                        EasyTrain.trainBatch(trainer, batch);
+                        trainer.step();
+                        double loss = batchLoss.take();
+                        double elapsed = (System.nanoTime() - start) / 1e9;
+                        seconds += elapsed;
+                        if (step > plan.warmupSteps()) {
+                            timedSeconds += elapsed;
+                        }
+                        RunResult.StepRecord record =
+                                new RunResult.StepRecord(step, seconds, loss, learningRate);
+                        curve.add(record);
+                        listener.onStep(record);
+                    }
+                }
+                int timedSteps = plan.steps() - plan.warmupSteps();
+                boolean classification = plan.workload().classification();
+                Evaluation onTrain = Evaluation.of(trainer, train, classification);
+                Evaluation onTest = Evaluation.of(trainer, test, classification);
+                return new RunResult(
+                        plan.workload().id(),
+                        plan.optimizer().name(),
+                        settings.asMap().entrySet().stream()
+                                .map(e -> e.getKey() + "=" + e.getValue())
+                                .collect(Collectors.joining(",")),
+                        plan.steps(),
+                        plan.batchSize(),
+                        plan.seed(),
+                        onTrain.meanLoss(),
+                        onTest.meanLoss(),
+                        onTest.accuracy(),
+                        1000 * timedSeconds / timedSteps,
+                        seconds,
+                        ProcessMemory.peakRssMb(),
+                        curve);
+            }
+        }
+    }
+
+    private static Shape inputShape(Workload workload) {
+        return workload.flatInput() ? new Shape(1, 784) : new Shape(1, 1, 28, 28);
+    }
+
+    /** Reads the loss of each training batch from what {@link EasyTrain#trainBatch} reports. */
+    private static final class BatchLoss extends TrainingListenerAdapter {
+
+        private double last = Double.NaN;
+
+        @Override
+        public void onTrainingBatch(Trainer trainer, BatchData batchData) {
+            double sum = 0;
+            int parts = 0;
+            for (Map.Entry<Device, NDList> entry : batchData.getPredictions().entrySet()) {
+                NDList labels = batchData.getLabels().get(entry.getKey());
+                try (NDArray loss = trainer.getLoss().evaluate(labels, entry.getValue())) {
+                    sum += loss.getFloat();
+                    parts++;
+                }
+            }
+            last = sum / parts;
+        }
+
+        double take() {
+            double value = last;
+            last = Double.NaN;
+            return value;
+        }
+    }
+}

@@ -1,0 +1,2 @@
+/** Tests of the curvature module's shared pieces. */
+package io.github.so4j.curvature;

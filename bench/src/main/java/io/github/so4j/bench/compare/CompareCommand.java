@@ -102,6 +102,15 @@ public final class CompareCommand implements Callable<Integer> {
             description = "Train on the first N training examples only (for quick checks).")
     private Integer subset;
 
+    @Option(
+            names = "--warmup",
+            paramLabel = "N",
+            defaultValue = "50",
+            description =
+                    "Untimed steps of every optimizer before the measured runs, so that all are"
+                            + " timed after the JVM has compiled their code. Default: 50.")
+    private int warmupSteps;
+
     @Option(names = "--no-progress", description = "Do not draw progress bars.")
     private boolean noProgress;
 
@@ -142,6 +151,10 @@ public final class CompareCommand implements Callable<Integer> {
             throw new ParameterException(
                     spec.commandLine(), "--batch must be at least 1, but was " + batchSize);
         }
+        if (warmupSteps < 0) {
+            throw new ParameterException(
+                    spec.commandLine(), "--warmup must be at least 0, but was " + warmupSteps);
+        }
         if (subset != null && subset < 1) {
             throw new ParameterException(
                     spec.commandLine(), "--subset must be at least 1, but was " + subset);
@@ -175,6 +188,21 @@ public final class CompareCommand implements Callable<Integer> {
                     device,
                     train.getDirectory());
             stdout.flush();
+            if (warmupSteps > 0) {
+                for (OptimizerCatalog.Entry entry : entries) {
+                    TrainingRun.warmUp(
+                            new TrainingRun.Plan(
+                                    chosenWorkload,
+                                    entry,
+                                    overrides.getOrDefault(entry.name(), Map.of()),
+                                    warmupSteps,
+                                    batchSize,
+                                    seed,
+                                    0),
+                            train,
+                            device);
+                }
+            }
             for (OptimizerCatalog.Entry entry : entries) {
                 TrainingRun.Plan plan =
                         new TrainingRun.Plan(

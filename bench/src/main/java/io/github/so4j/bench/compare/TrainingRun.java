@@ -115,6 +115,22 @@ public final class TrainingRun {
     private TrainingRun() {}
 
     /**
+     * Trains the plan's workload and optimizer for its number of steps and throws the result away:
+     * a warm-up of the JVM's compiler and of the engine's allocator, so that the measured runs that
+     * follow in the same process time the steady state of every optimizer alike.
+     *
+     * @param plan what to run
+     * @param train the training set
+     * @param device the device to train on
+     * @throws IOException if the data cannot be read
+     * @throws TranslateException if batching fails
+     */
+    public static void warmUp(Plan plan, RandomAccessDataset train, Device device)
+            throws IOException, TranslateException {
+        run(plan, train, null, device, record -> {});
+    }
+
+    /**
      * Runs the plan.
      *
      * @param plan what to run
@@ -127,6 +143,17 @@ public final class TrainingRun {
      * @throws TranslateException if batching fails
      */
     public static RunResult execute(
+            Plan plan,
+            RandomAccessDataset train,
+            RandomAccessDataset test,
+            Device device,
+            StepListener listener)
+            throws IOException, TranslateException {
+        return run(plan, train, test, device, listener);
+    }
+
+    /** Trains; evaluates and returns the result unless {@code test} is null. */
+    private static RunResult run(
             Plan plan,
             RandomAccessDataset train,
             RandomAccessDataset test,
@@ -174,6 +201,9 @@ public final class TrainingRun {
                         curve.add(record);
                         listener.onStep(record);
                     }
+                }
+                if (test == null) {
+                    return null;
                 }
                 int timedSteps = plan.steps() - plan.warmupSteps();
                 boolean classification = plan.workload().classification();

@@ -2,6 +2,7 @@ package io.github.so4j.bench.optimizer;
 
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
+import io.github.so4j.optimizers.MFac;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -76,6 +77,42 @@ public final class OptimizerCatalog {
                                         .optBeta1(s.getFloat("beta1"))
                                         .optBeta2(s.getFloat("beta2"))
                                         .build()));
+        add(
+                new Entry(
+                        "mfac",
+                        "so4j M-FAC (sliding-window inverse Fisher)",
+                        defaults(
+                                "lr",
+                                "0.008",
+                                "window",
+                                "32",
+                                "damping",
+                                "1e-4",
+                                "momentum",
+                                "0",
+                                "weight_decay",
+                                "0",
+                                "scope",
+                                "global"),
+                        s ->
+                                MFac.builder()
+                                        .optLearningRate(s.getFloat("lr"))
+                                        .optWindowSize(s.getInt("window"))
+                                        .optDamping(s.getFloat("damping"))
+                                        .optMomentum(s.getFloat("momentum"))
+                                        .optWeightDecays(s.getFloat("weight_decay"))
+                                        .optScope(scope(s))
+                                        .build()));
+    }
+
+    private static MFac.Scope scope(OptimizerSettings s) {
+        String value = s.get("scope");
+        try {
+            return MFac.Scope.valueOf(value.toUpperCase(java.util.Locale.ROOT).replace('-', '_'));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(
+                    "mfac.scope must be global or per_parameter, but was '" + value + "'", e);
+        }
     }
 
     private static Map<String, String> defaults(String... keysAndValues) {

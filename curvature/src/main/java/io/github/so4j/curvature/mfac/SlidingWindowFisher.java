@@ -23,11 +23,14 @@ import java.util.Arrays;
  * \( F^{-1} x = \frac{1}{\lambda} \left( x - G^\top (m \lambda I + G G^\top)^{-1} G x \right) \)
  * (Woodbury)
  *
- * <p>The window is a ring buffer on the device of the gradients, in their dtype; the Gram matrix \(
- * K = G G^\top \) and \( M = (m\lambda I + K)^{-1} \) are kept in float64 (m x m), because dot
- * products of float32 gradients lose digits that a small \( \lambda \) would amplify. Adding a
- * gradient replaces the oldest one, updates one row and column of \( K \) from the new gradient's
- * dot products with the window, and recomputes \( M \).
+ * <p>The window is a ring buffer on the device of the gradients, in their dtype, stored per segment
+ * in chunks of about {@value #CHUNK} coordinates, shape (k, m, c): both products with it are then
+ * batched matrix products over the k chunks, which run at close to the memory bandwidth of a plain
+ * reduction, where a single m x d matrix-vector product runs at about half of it on a CPU. The last
+ * chunk is padded with zeros. The Gram matrix \( K = G G^\top \) and \( M = (m\lambda I + K)^{-1}
+ * \) are kept in float64 (m x m), because dot products of float32 gradients lose digits that a
+ * small \( \lambda \) would amplify. Adding a gradient replaces the oldest one, updates one row and
+ * column of \( K \) from the new gradient's dot products with the window, and recomputes \( M \).
  *
  * <p>A vector may be one array (of any shape with d elements) or an {@link NDList} of segments,
  * such as one array per model parameter: the window stores the segments side by side and sums their
@@ -37,8 +40,9 @@ import java.util.Arrays;
  * <p><b>Cost</b>: a product reads the window twice, 2dm + m<sup>2</sup> flops; an add reads it
  * once, dm flops, plus about 2m<sup>3</sup> flops on m x m float64 data (the inverse); {@link
  * #addAndInverseTimes} does both and reads the window twice in all. Memory: dm in the gradients'
- * dtype plus 2m<sup>2</sup> float64. A rejected gradient (one whose dot products or resulting
- * inverse are not finite) leaves the state unchanged.
+ * dtype (plus at most one chunk of padding per segment) and 2m<sup>2</sup> float64. A rejected
+ * gradient (one whose dot products or resulting inverse are not finite) leaves the state unchanged;
+ * one host synchronisation per add decides it.
  *
  * @see <a href="https://arxiv.org/abs/2107.03356">paper</a>
  */
@@ -49,7 +53,9 @@ public final class SlidingWindowFisher implements AutoCloseable {
     private final long dimension;
     private final int capacity;
     private final DataType dataType;
+    private final ChunkedLayout layout;
     private final NDArray[] windows;
+    private final NDArray[][] padding;
     private double damping;
     private NDArray gram;
     private NDArray inverse;
@@ -111,10 +117,17 @@ public final class SlidingWindowFisher implements AutoCloseable {
         this.capacity = windowSize;
         this.dataType = dataType;
         this.damping = damping;
-        this.windows = new NDArray[segmentShapes.length];
-        for (int p = 0; p < segmentShapes.length; p++) {
-            windows[p] =
-                    this.manager.zeros(new Shape(windowSize, segmentShapes[p].size()), dataType);
+        this.layout = new ChunkedLayout(segmentShapes);
+        this.windows = new NDArray[layout.groupCount()];
+        this.padding = new NDArray[layout.groupCount()][];
+        for (int g = 0; g < windows.length; g++) {
+            windows[g] = this.manager.zeros(layout.windowShape(g, windowSize), dataType);
+            int members = layout.group(g).members.size();
+            padding[g] = new NDArray[members];
+            for (int i = 0; i < members; i++) {
+                long zeros = layout.padding(g, i);
+                padding[g][i] = zeros == 0 ? null : this.manager.zeros(new Shape(zeros), dataType);
+            }
         }
         this.gram = this.manager.zeros(new Shape(windowSize, windowSize), DataType.FLOAT64);
         this.inverse = shiftedInverse(gram, this.manager);
@@ -162,10 +175,10 @@ public final class SlidingWindowFisher implements AutoCloseable {
         checkVector(x, "x");
         NDManager caller = x.head().getManager();
         try (Workspace ws = new Workspace(manager, x, new NDList(windows), gram, inverse)) {
-            NDList flat = flatten(x);
-            NDArray dots = sortedSum(partialDots(flat, false));
+            NDArray[] rows = rows(flatten(x));
+            NDArray dots = sortedSum(partialDots(rows, false));
             NDArray coefficients = inverse.matMul(dots);
-            return ws.keep(combine(flat, coefficients, x), caller);
+            return ws.keep(combine(rows, coefficients), caller);
         }
     }
 
@@ -198,9 +211,9 @@ public final class SlidingWindowFisher implements AutoCloseable {
         NDManager caller = gradient.head().getManager();
         int slot = next;
         try (Workspace ws = new Workspace(manager, gradient, new NDList(windows), gram, inverse)) {
-            NDList flat = flatten(gradient);
-            // [G_old g ; g.g] summed over segments; row `slot` of G_new g is g.g.
-            NDArray withSelf = sortedSum(partialDots(flat, true));
+            NDArray[] rows = rows(flatten(gradient));
+            // [G_old g ; g.g] summed over chunks; row `slot` of G_new g is g.g.
+            NDArray withSelf = sortedSum(partialDots(rows, true));
             NDArray row = withSelf.get(new NDIndex("0:{}", capacity)).duplicate();
             row.set(new NDIndex(slot), withSelf.get(new NDIndex(capacity)));
             NDArray newGram = gram.duplicate();
@@ -208,11 +221,11 @@ public final class SlidingWindowFisher implements AutoCloseable {
             newGram.set(new NDIndex(":, {}", slot), row);
             NDArray newInverse = shiftedInverse(newGram, ws.manager());
             NDArray coefficients = newInverse.matMul(row);
-            if (!allFinite(row, newInverse, coefficients)) {
+            if (!isFinite(coefficients)) {
                 return null;
             }
-            for (int p = 0; p < windows.length; p++) {
-                windows[p].set(new NDIndex(slot), flat.get(p));
+            for (int g = 0; g < windows.length; g++) {
+                windows[g].set(new NDIndex(":, {}, :", slot), rows[g]);
             }
             ws.closeAfterwards(gram);
             ws.closeAfterwards(inverse);
@@ -223,49 +236,64 @@ public final class SlidingWindowFisher implements AutoCloseable {
             if (!multiply) {
                 return new NDList();
             }
-            return ws.keep(combine(flat, coefficients, gradient), caller);
+            return ws.keep(combine(rows, coefficients), caller);
         }
     }
 
-    /** Per segment: the window times the segment, optionally followed by the segment's norm². */
-    private NDArray[] partialDots(NDList flat, boolean withSelf) {
-        NDArray[] partials = new NDArray[windows.length];
-        for (int p = 0; p < windows.length; p++) {
-            NDArray segment = flat.get(p);
-            NDArray dots = windows[p].matMul(segment).toType(DataType.FLOAT64, false);
-            if (withSelf) {
-                NDArray self = segment.matMul(segment).toType(DataType.FLOAT64, false);
-                dots = dots.concat(self.reshape(1));
-            }
-            partials[p] = dots;
+    /** Each chunk group of the vector as a (chunks, c) matrix. */
+    private NDArray[] rows(NDList flat) {
+        NDArray[] rows = new NDArray[windows.length];
+        for (int g = 0; g < windows.length; g++) {
+            rows[g] = layout.rows(g, flat, padding[g]);
         }
-        return partials;
+        return rows;
     }
 
     /**
-     * Sums per-segment contributions in sorted order, so that the sum is the same whatever the
-     * order of the segments.
+     * Per chunk: the window times the chunk, in float64, optionally followed by the chunk's squared
+     * norm; shape (chunks, m) or (chunks, m + 1), all groups stacked.
      */
-    private static NDArray sortedSum(NDArray[] partials) {
-        if (partials.length == 1) {
-            return partials[0];
+    private NDArray partialDots(NDArray[] rows, boolean withSelf) {
+        NDList parts = new NDList(windows.length);
+        for (int g = 0; g < windows.length; g++) {
+            long chunks = rows[g].getShape().get(0);
+            // (k, 1, c) x (k, c, m) -> (k, 1, m)
+            NDArray dots =
+                    rows[g].expandDims(1)
+                            .matMul(windows[g].transpose(0, 2, 1))
+                            .reshape(chunks, capacity);
+            if (withSelf) {
+                // (k, 1, c) x (k, c, 1) -> (k, 1, 1): no d-sized temporary
+                NDArray chunked = rows[g].expandDims(1);
+                NDArray self = chunked.matMul(chunked.transpose(0, 2, 1)).reshape(chunks, 1);
+                dots = dots.concat(self, 1);
+            }
+            parts.add(dots.toType(DataType.FLOAT64, false));
         }
-        return NDArrays.stack(new NDList(partials)).sort(0).sum(new int[] {0});
+        return parts.size() == 1 ? parts.head() : NDArrays.concat(parts);
     }
 
-    /** \( (x - G^\top c) / \lambda \), segment by segment, reshaped like {@code shapes}. */
-    private NDList combine(NDList flat, NDArray coefficients, NDList shapes) {
-        NDArray c = coefficients.toType(dataType, false);
-        NDList result = new NDList(windows.length);
-        for (int p = 0; p < windows.length; p++) {
-            NDArray correction = c.matMul(windows[p]);
-            result.add(
-                    flat.get(p)
-                            .sub(correction)
-                            .mul(1.0 / damping)
-                            .reshape(shapes.get(p).getShape()));
+    /**
+     * Sums over chunks (axis 0) in sorted order, so that the order of the chunks does not matter.
+     */
+    private static NDArray sortedSum(NDArray partials) {
+        if (partials.getShape().get(0) == 1) {
+            return partials.reshape(-1);
         }
-        return result;
+        return partials.sort(0).sum(new int[] {0});
+    }
+
+    /** \( (x - G^\top c) / \lambda \), cut back into segments. */
+    private NDList combine(NDArray[] rows, NDArray coefficients) {
+        NDArray c = coefficients.toType(dataType, false).reshape(1, 1, capacity);
+        NDArray[] segments = new NDArray[segmentShapes.length];
+        for (int g = 0; g < windows.length; g++) {
+            // (1, 1, m) x (k, m, c) -> (k, 1, c)
+            NDArray correction = c.matMul(windows[g]).reshape(rows[g].getShape());
+            // (x - G^T c) / lambda, in place in the product's fresh buffer
+            layout.split(g, correction.subi(rows[g]).muli(-1.0 / damping), segments);
+        }
+        return new NDList(segments);
     }
 
     /** \( (K + m \lambda I)^{-1} \) in float64, owned by {@code owner}. */
@@ -279,13 +307,13 @@ public final class SlidingWindowFisher implements AutoCloseable {
         }
     }
 
-    private static boolean allFinite(NDArray... arrays) {
-        NDArray bad = null;
-        for (NDArray a : arrays) {
-            NDArray flag = a.isNaN().logicalOr(a.isInfinite()).any();
-            bad = bad == null ? flag : bad.logicalOr(flag);
-        }
-        return bad != null && !bad.getBoolean();
+    /**
+     * Whether all of \( y = M r \) is finite, which is false whenever r or M has a non-finite entry
+     * (M is the inverse of a positive definite matrix: no zero column can hide one). One reduction
+     * and one host synchronisation: 0 * y is NaN iff y is not finite.
+     */
+    private static boolean isFinite(NDArray coefficients) {
+        return !Double.isNaN(coefficients.mul(0).sum().getDouble());
     }
 
     private NDList flatten(NDList vector) {

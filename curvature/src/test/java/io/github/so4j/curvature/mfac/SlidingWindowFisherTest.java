@@ -19,6 +19,12 @@ import io.github.so4j.curvature.testing.Tolerances;
 import java.util.Arrays;
 import java.util.Random;
 import java.util.stream.Stream;
+import org.apache.commons.math3.linear.Array2DRowRealMatrix;
+import org.apache.commons.math3.linear.ArrayRealVector;
+import org.apache.commons.math3.linear.LUDecomposition;
+import org.apache.commons.math3.linear.MatrixUtils;
+import org.apache.commons.math3.linear.RealMatrix;
+import org.apache.commons.math3.linear.RealVector;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -112,6 +118,90 @@ class SlidingWindowFisherTest {
             assertTrue(
                     Dense.relativeError(last, expected) < Tolerances.FLOAT64_RELATIVE,
                     "relative error " + Dense.relativeError(last, expected));
+        }
+    }
+
+    /**
+     * A vector longer than a chunk is stored in several chunks, zero-padded when its length (here a
+     * prime) has no suitable divisor; the result must not notice. Oracle: Woodbury evaluated on the
+     * host in double precision, \( (x - G^\top (m\lambda I + G G^\top)^{-1} G x) / \lambda \), with
+     * the m x m solve by LU (a d x d dense inverse would not fit). Its rounding error is about \(
+     * \kappa \cdot 2^{-53} \) as above.
+     */
+    @Test
+    void vectorsSpanningSeveralChunksMatchHostWoodbury() {
+        int d = 32831; // prime, > 2 chunks
+        assertTrue(d > 2 * ChunkedLayout.CHUNK);
+        int m = 5;
+        double lambda = 1e-3;
+        Random random = new Random(77);
+        double[][] g = Dense.gaussian(random, m + 2, d, 1 / Math.sqrt(d));
+        double[] x = Dense.gaussian(random, 1, d, 1)[0];
+        try (SlidingWindowFisher fisher = window(d, m, lambda, DataType.FLOAT64)) {
+            for (double[] row : g) {
+                fisher.add(Dense.toArray(manager, row, DataType.FLOAT64));
+            }
+            double[] actual =
+                    Dense.toDoubles(
+                            fisher.inverseTimes(Dense.toArray(manager, x, DataType.FLOAT64)));
+            double[][] lastM = Arrays.copyOfRange(g, 2, m + 2);
+            RealMatrix window = new Array2DRowRealMatrix(lastM, false);
+            RealMatrix small =
+                    window.multiply(window.transpose())
+                            .add(
+                                    MatrixUtils.createRealIdentityMatrix(m)
+                                            .scalarMultiply(m * lambda));
+            RealVector gx = window.operate(new ArrayRealVector(x));
+            RealVector y = new LUDecomposition(small).getSolver().solve(gx);
+            double[] expected =
+                    new ArrayRealVector(x)
+                            .subtract(window.transpose().operate(y))
+                            .mapDivide(lambda)
+                            .toArray();
+            double error = Dense.relativeError(actual, expected);
+            assertTrue(error < Tolerances.FLOAT64_RELATIVE, "relative error " + error);
+        }
+    }
+
+    /**
+     * The order of the segments must not change a single bit of the result: DJL hands parameters
+     * over in an order that differs between runs, and same-seed runs must give identical numbers.
+     * Segments: one long and three short ones of two equal lengths. In float64, so that the
+     * per-chunk partial sums are rounded (float32 partials add exactly in float64).
+     */
+    @Test
+    void resultDoesNotDependOnTheOrderOfTheSegments() {
+        Shape[] shapes = {new Shape(9001), new Shape(7), new Shape(3, 40), new Shape(7)};
+        int[] order = {2, 0, 3, 1};
+        Shape[] permuted = new Shape[shapes.length];
+        for (int i = 0; i < order.length; i++) {
+            permuted[i] = shapes[order[i]];
+        }
+        Random random = new Random(13);
+        try (SlidingWindowFisher a =
+                        new SlidingWindowFisher(manager, shapes, 6, 1e-4, DataType.FLOAT64);
+                SlidingWindowFisher b =
+                        new SlidingWindowFisher(manager, permuted, 6, 1e-4, DataType.FLOAT64)) {
+            NDList last = null;
+            NDList lastPermuted = null;
+            for (int step = 0; step < 9; step++) {
+                NDList g = new NDList();
+                for (Shape shape : shapes) {
+                    g.add(manager.randomNormal(0, 0.05f, shape, DataType.FLOAT64));
+                }
+                NDList gp = new NDList();
+                for (int i : order) {
+                    gp.add(g.get(i));
+                }
+                last = a.addAndInverseTimes(g);
+                lastPermuted = b.addAndInverseTimes(gp);
+            }
+            for (int i = 0; i < order.length; i++) {
+                assertArrayEquals(
+                        last.get(order[i]).toDoubleArray(),
+                        lastPermuted.get(i).toDoubleArray(),
+                        0.0);
+            }
         }
     }
 

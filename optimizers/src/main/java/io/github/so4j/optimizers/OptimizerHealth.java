@@ -1,0 +1,21 @@
+package io.github.so4j.optimizers;
+
+/**
+ * A snapshot of what an optimizer did: steps taken and skipped, and why.
+ *
+ * @param steps the number of optimizer steps begun (taken or skipped)
+ * @param skippedSteps the number of steps skipped entirely (no weight and no state changed)
+ * @param nonFiniteGradientSteps of the skipped steps, those with a NaN or infinite gradient
+ * @param rejectedStatisticsSteps of the skipped steps, those whose curvature statistics were not
+ *     finite although the gradients were (for example a squared norm overflowing float32)
+ * @param restarts how often the curvature state was restarted because the set or the shapes of the
+ *     parameters changed
+ * @param lastProblem a description of the most recent problem, or the empty string
+ */
+public record OptimizerHealth(
+        long steps,
+        long skippedSteps,
+        long nonFiniteGradientSteps,
+        long rejectedStatisticsSteps,
+        long restarts,
+        String lastProblem) {}

@@ -1,0 +1,10 @@
+/**
+ * DJL {@link ai.djl.training.optimizer.Optimizer}s built on so4j's curvature estimates, usable as a
+ * drop-in in {@code DefaultTrainingConfig.optOptimizer(...)} and {@code EasyTrain.fit(...)}.
+ *
+ * <p>{@link io.github.so4j.optimizers.SecondOrderOptimizer} is their common base: it gathers every
+ * parameter's gradient at the first update of a step, skips steps with non-finite gradients, and
+ * reports what it did through {@link io.github.so4j.optimizers.OptimizerHealth}. {@link
+ * io.github.so4j.optimizers.MFac} is M-FAC.
+ */
+package io.github.so4j.optimizers;

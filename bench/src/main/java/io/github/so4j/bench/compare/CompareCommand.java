@@ -152,7 +152,7 @@ public final class CompareCommand implements Callable<Integer> {
             paramLabel = "X",
             description =
                     "Training loss whose first crossing is reported. Default: the workload's"
-                            + " (mlp 0.45, cnn 0.45, autoencoder 0.30, logreg 0.55).")
+                            + " (mlp 0.45, cnn 0.45, autoencoder 0.40, logreg 0.55).")
     private Double targetLoss;
 
     @Option(names = "--no-progress", description = "Do not draw progress bars.")

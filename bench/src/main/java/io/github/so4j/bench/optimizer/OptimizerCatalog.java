@@ -74,10 +74,7 @@ public final class OptimizerCatalog {
                 "sgd",
                 "DJL Sgd with momentum",
                 defaults("lr", "0.05", "momentum", "0.9"),
-                Map.of(
-                        Workload.CNN, defaults("lr", "0.05"),
-                        Workload.AUTOENCODER, defaults("lr", "0.5"),
-                        Workload.LOGREG, defaults("lr", "0.1")),
+                Map.of(Workload.AUTOENCODER, defaults("lr", "0.5")),
                 s ->
                         Optimizer.sgd()
                                 .setLearningRateTracker(Tracker.fixed(s.getFloat("lr")))
@@ -87,7 +84,11 @@ public final class OptimizerCatalog {
                 "adam",
                 "DJL Adam",
                 defaults("lr", "0.001", "beta1", "0.9", "beta2", "0.999"),
-                Map.of(),
+                Map.of(
+                        Workload.CNN,
+                        defaults("lr", "0.002"),
+                        Workload.LOGREG,
+                        defaults("lr", "0.01")),
                 s ->
                         Optimizer.adam()
                                 .optLearningRateTracker(Tracker.fixed(s.getFloat("lr")))
@@ -98,7 +99,11 @@ public final class OptimizerCatalog {
                 "adamw",
                 "DJL AdamW (decoupled weight decay)",
                 defaults("lr", "0.001", "beta1", "0.9", "beta2", "0.999", "weight_decay", "0.01"),
-                Map.of(),
+                Map.of(
+                        Workload.CNN,
+                        defaults("lr", "0.002"),
+                        Workload.LOGREG,
+                        defaults("lr", "0.01")),
                 s ->
                         Optimizer.adamW()
                                 .optLearningRateTracker(Tracker.fixed(s.getFloat("lr")))

@@ -71,7 +71,7 @@ public enum Workload {
             "autoencoder 784-1000-500-250-30-250-500-1000-784, sigmoid, sigmoid cross-entropy",
             true,
             false,
-            0.30) {
+            0.40) {
         /** {@inheritDoc} */
         @Override
         public Block newBlock() {
@@ -190,7 +190,8 @@ public enum Workload {
 
     /**
      * Returns the training loss whose first crossing the harness reports (steps and seconds to
-     * reach it): about what Adam reaches in a third of an epoch.
+     * reach it): about what Adam reaches in a third of an epoch (the autoencoder: in 200 steps,
+     * where SGD with momentum stays on the 0.49 plateau of the mean image).
      *
      * @return the target loss
      */

@@ -3,8 +3,10 @@ package io.github.so4j.curvature.subspace;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.Random;
 
 /**
  * Conversions between the two shapes of a vector over a model's parameters: one array per parameter
@@ -79,6 +81,69 @@ public final class Vectors {
             segments.add(parts.get(i).reshape(shapes[i]));
         }
         return segments;
+    }
+
+    /**
+     * Draws a vector of independent standard Gaussians on the host (so that a seed fixes it on
+     * every engine and device) and copies it to the manager's device.
+     *
+     * @param manager the manager of the result
+     * @param dimension d
+     * @param type float32 or float64
+     * @param random the generator
+     * @return a new array of shape (d)
+     */
+    public static NDArray gaussian(
+            NDManager manager, long dimension, DataType type, Random random) {
+        double[] values = new double[Math.toIntExact(dimension)];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = random.nextGaussian();
+        }
+        return copy(manager, values, type);
+    }
+
+    /**
+     * Draws a vector of independent Rademacher signs (+1 or -1, equally likely) on the host.
+     *
+     * @param manager the manager of the result
+     * @param dimension d
+     * @param type float32 or float64
+     * @param random the generator
+     * @return a new array of shape (d)
+     */
+    public static NDArray rademacher(
+            NDManager manager, long dimension, DataType type, Random random) {
+        double[] values = new double[Math.toIntExact(dimension)];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = random.nextBoolean() ? 1 : -1;
+        }
+        return copy(manager, values, type);
+    }
+
+    private static NDArray copy(NDManager manager, double[] values, DataType type) {
+        if (type == DataType.FLOAT64) {
+            return manager.create(values);
+        }
+        if (type != DataType.FLOAT32) {
+            throw new IllegalArgumentException("type must be float32 or float64, but was " + type);
+        }
+        float[] floats = new float[values.length];
+        for (int i = 0; i < values.length; i++) {
+            floats[i] = (float) values[i];
+        }
+        return manager.create(floats);
+    }
+
+    /**
+     * Returns the dot product of two flat vectors, summed on the device in float64, as a host
+     * number (one synchronisation).
+     *
+     * @param a a vector. Not modified.
+     * @param b a vector of the same length. Not modified.
+     * @return \( a^\top b \)
+     */
+    static double dot(NDArray a, NDArray b) {
+        return a.mul(b).toType(DataType.FLOAT64, false).sum().getDouble();
     }
 
     /**

@@ -251,6 +251,23 @@ public final class BatchCurvature {
     }
 
     /**
+     * Evaluates the batch loss with other weights in place of the block's, without changing them.
+     *
+     * @param weights one array per trainable parameter, shaped as the parameters. Not modified.
+     * @return the loss with those weights
+     */
+    public double lossWith(NDList weights) {
+        checkVector(weights, "weights");
+        try (Workspace ws = borrow(weights)) {
+            Map<String, NDArray> values = new HashMap<>();
+            for (int i = 0; i < parameters.size(); i++) {
+                values.put(parameters.get(i).getId(), weights.get(i));
+            }
+            return lossAt(values, ws.manager());
+        }
+    }
+
+    /**
      * Computes the gradient of the batch loss at the current weights, without touching the
      * parameters' own gradients.
      *

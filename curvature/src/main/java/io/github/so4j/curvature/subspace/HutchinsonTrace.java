@@ -67,8 +67,10 @@ public final class HutchinsonTrace {
      */
     public TraceEstimate estimate(SymmetricOperator operator, NDManager manager, Random random) {
         Objects.requireNonNull(random, "random");
-        double sum = 0;
-        double sumOfSquares = 0;
+        // Welford's running mean and sum of squared deviations: no cancellation when the samples
+        // agree to many digits
+        double mean = 0;
+        double deviations = 0;
         int n = 0;
         while (n < maxProbes) {
             double sample;
@@ -79,24 +81,19 @@ public final class HutchinsonTrace {
                 sample = Vectors.dot(z, operator.times(z));
             }
             n++;
-            sum += sample;
-            sumOfSquares += sample * sample;
+            double delta = sample - mean;
+            mean += delta / n;
+            deviations += delta * (sample - mean);
             if (n >= MIN_PROBES
-                    && standardError(sum, sumOfSquares, n)
-                            <= relativeTolerance * Math.abs(sum / n)) {
+                    && standardError(deviations, n) <= relativeTolerance * Math.abs(mean)) {
                 break;
             }
         }
-        return new TraceEstimate(sum / n, standardError(sum, sumOfSquares, n), n);
+        return new TraceEstimate(mean, standardError(deviations, n), n);
     }
 
-    private static double standardError(double sum, double sumOfSquares, int n) {
-        if (n < 2) {
-            return Double.NaN;
-        }
-        double mean = sum / n;
-        double variance = Math.max(0, (sumOfSquares - n * mean * mean) / (n - 1));
-        return Math.sqrt(variance / n);
+    private static double standardError(double deviations, int n) {
+        return n < 2 ? Double.NaN : Math.sqrt(deviations / (n - 1) / n);
     }
 
     /** Builds a {@link HutchinsonTrace}. */

@@ -135,6 +135,43 @@ public final class Vectors {
     }
 
     /**
+     * Orthonormalizes the rows of a matrix on its device, by Gram-Schmidt repeated twice per row
+     * (so the result is orthonormal to working precision, Giraud et al.'s "twice is enough").
+     *
+     * @param rows shape (k, d) with k at most d, floating point. Not modified.
+     * @return a new (k, d) array with orthonormal rows spanning the same space, owned by {@code
+     *     rows}' manager
+     * @throws IllegalArgumentException if the rows are (numerically) linearly dependent
+     */
+    public static NDArray orthonormalRows(NDArray rows) {
+        long k = rows.getShape().get(0);
+        NDManager owner = rows.getManager();
+        try (NDManager scope = owner.newSubManager()) {
+            scope.tempAttachAll(rows);
+            NDList done = new NDList((int) k);
+            for (int i = 0; i < k; i++) {
+                NDArray row = rows.get(i);
+                double original = Math.sqrt(dot(row, row));
+                if (i > 0) {
+                    NDArray basis = NDArrays.stack(done);
+                    for (int pass = 0; pass < 2; pass++) {
+                        row = row.sub(basis.matMul(row).matMul(basis));
+                    }
+                }
+                double norm = Math.sqrt(dot(row, row));
+                if (!(norm > 1e-6 * original)) {
+                    throw new IllegalArgumentException(
+                            "rows must be linearly independent, but row " + i + " is not");
+                }
+                done.add(row.div(norm));
+            }
+            NDArray result = NDArrays.stack(done);
+            result.attach(owner);
+            return result;
+        }
+    }
+
+    /**
      * Returns the dot product of two flat vectors, summed on the device in float64, as a host
      * number (one synchronisation).
      *

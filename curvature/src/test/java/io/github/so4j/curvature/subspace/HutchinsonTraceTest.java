@@ -79,7 +79,11 @@ class HutchinsonTraceTest {
         for (double value : diagonal) {
             trace += value;
         }
-        NDArray matrix = manager.create(diagonal).diag();
+        double[][] dense = new double[D][D];
+        for (int i = 0; i < D; i++) {
+            dense[i][i] = diagonal[i];
+        }
+        NDArray matrix = Dense.toArray(manager, dense, DataType.FLOAT64);
         TraceEstimate estimate =
                 HutchinsonTrace.builder()
                         .build()

@@ -124,9 +124,9 @@ class ObjectiveTest {
     /**
      * A quadratic on the plane is recovered exactly from six and from nine points, up to rounding:
      * the values (about 1.5) carry errors of \( 2^{-53} \cdot 1.5 \approx 2 \cdot 10^{-16} \),
-     * which the second-order coefficients divide by \( e^2 = 10^{-6} \) and the normal
-     * equations (scaled condition number below 100) amplify: about 2e-8 for the Hessian, 2e-11
-     * for the gradient; the bounds allow five times that.
+     * which the second-order coefficients divide by \( e^2 = 10^{-6} \) and the normal equations
+     * (scaled condition number below 100) amplify: about 2e-8 for the Hessian, 2e-11 for the
+     * gradient; the bounds allow five times that.
      */
     @Test
     void planarQuadraticRecoversAQuadraticExactly() {

@@ -719,7 +719,8 @@ public final class BatchCurvature {
 
         @Override
         public NDArray getValue(Parameter parameter, Device device, boolean training) {
-            NDArray value = values.get(parameter.getId());
+            // blocks ask for absent parameters too (a Linear without bias asks for null)
+            NDArray value = parameter == null ? null : values.get(parameter.getId());
             return value != null ? value : super.getValue(parameter, device, training);
         }
     }

@@ -85,9 +85,13 @@ import org.slf4j.LoggerFactory;
  * error. Products and line search evaluate the block in inference mode unless {@link
  * Builder#optTrainingMode}; use it only for models without dropout or batch statistics.
  *
- * <p>Defaults: KRYLOV, k = 10, Hessian products (exact on PyTorch), damping \( \delta = 10^{-4} \),
+ * <p>Defaults: KRYLOV, k = 10, Hessian products (exact on PyTorch), damping \( \delta = 0.1 \),
  * EIGEN refresh every 10 steps, Armijo constant \( c_1 = 10^{-4} \) and at most 10 halvings
- * (Nocedal and Wright, ch. 3), learning rate 1.
+ * (Nocedal and Wright, ch. 3), learning rate 1. The damping is a Levenberg-Marquardt term in the
+ * loss's units: on a mini-batch the smallest curvatures are mostly noise, and undamped steps along
+ * them fit the batch and hurt the data set. Measured on Fashion-MNIST logistic regression (50 steps
+ * of batch 256, loss over the 10,000 examples; {@code SubspaceNewtonTrainingTest}): \( \delta \) =
+ * 0.01, 0.1, 1 gave 1.14, 0.41, 0.53 with k = 10 (and 0.52, 0.45, 0.54 with k = 5).
  *
  * <p><b>Cost</b> per step, with F a forward pass of the batch: the training forward and backward, k
  * products (about 5F each, see {@link BatchCurvature}), one loss evaluation for the current point
@@ -598,7 +602,7 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
 
         private Subspace subspace = Subspace.KRYLOV;
         private int dimension = 10;
-        private double damping = 1e-4;
+        private double damping = 0.1;
         private int refreshEvery = 10;
         private Curvature curvature = Curvature.HESSIAN;
         private BatchCurvature.Mode productMode = BatchCurvature.Mode.AUTO;
@@ -642,7 +646,7 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
         /**
          * Sets \( \delta \), added to the absolute eigenvalues of \( S^\top H S \).
          *
-         * @param damping non-negative; default 1e-4
+         * @param damping non-negative; default 0.1 (see the class javadoc)
          * @return this {@code Builder}
          */
         public Builder optDamping(double damping) {

@@ -98,6 +98,35 @@ class SubspaceNewtonTest {
     }
 
     /**
+     * For a model linear in its weights the Gauss-Newton matrix is the Hessian (here \( J = I \)
+     * and the loss's Hessian in the outputs is A), so Gauss-Newton subspace Newton with k = d also
+     * lands on the optimum in one step.
+     */
+    @Test
+    void gaussNewtonCurvatureOnALinearModelReachesTheOptimumInOneStep() {
+        Random random = new Random(7);
+        double[][] a = symmetric(conditioned(D), random);
+        double[] b = Dense.gaussian(random, 1, D, 1)[0];
+        double[] start = Dense.gaussian(random, 1, D, 3)[0];
+        SubspaceNewton newton =
+                SubspaceNewton.builder()
+                        .optCurvature(SubspaceNewton.Curvature.GAUSS_NEWTON)
+                        .optDimension(D)
+                        .optDamping(0)
+                        .build();
+        try (QuadraticModel model = new QuadraticModel(manager, a, b, start, newton)) {
+            RealVector optimum = new LUDecomposition(model.a).getSolver().solve(model.b);
+            model.backward();
+            newton.prepare(model.block, model.loss, model.data, model.labels);
+            model.update();
+            double error =
+                    new ArrayRealVector(model.weights()).subtract(optimum).getNorm()
+                            / new ArrayRealVector(start).subtract(optimum).getNorm();
+            assertTrue(error < 1e-6, "relative distance " + error);
+        }
+    }
+
+    /**
      * With k = d / 4 random directions the loss falls at every step by exactly what the quadratic
      * model promises (\( \frac{1}{2} b^\top M^{-1} b \): the model is the function), and in
      * expectation at least by the fraction \( \rho = \frac{k}{d} \frac{\mu}{L} \) of the gap (since

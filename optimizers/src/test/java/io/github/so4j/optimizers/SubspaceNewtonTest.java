@@ -127,6 +127,38 @@ class SubspaceNewtonTest {
     }
 
     /**
+     * DJL's weight decay \( \omega \) is part of the objective: with k = d one step lands on the
+     * optimum of \( f(w) + \frac{\omega}{2} \|w\|^2 \), \( (A + \omega I)^{-1} b \).
+     */
+    @Test
+    void weightDecayIsPartOfTheObjective() {
+        Random random = new Random(8);
+        double[][] a = symmetric(conditioned(D), random);
+        double[] b = Dense.gaussian(random, 1, D, 1)[0];
+        double[] start = Dense.gaussian(random, 1, D, 3)[0];
+        float decay = 0.5f;
+        SubspaceNewton newton =
+                SubspaceNewton.builder()
+                        .optDimension(D)
+                        .optDamping(0)
+                        .optWeightDecays(decay)
+                        .build();
+        try (QuadraticModel model = new QuadraticModel(manager, a, b, start, newton)) {
+            RealMatrix shifted =
+                    model.a.add(MatrixUtils.createRealIdentityMatrix(D).scalarMultiply(decay));
+            RealVector optimum = new LUDecomposition(shifted).getSolver().solve(model.b);
+            model.backward();
+            StepReport report = newton.prepare(model.block, model.loss, model.data, model.labels);
+            model.update();
+            assertEquals(1, report.stepSize());
+            double error =
+                    new ArrayRealVector(model.weights()).subtract(optimum).getNorm()
+                            / optimum.getNorm();
+            assertTrue(error < 1e-6, "relative distance " + error);
+        }
+    }
+
+    /**
      * With k = d / 4 random directions the loss falls at every step by exactly what the quadratic
      * model promises (\( \frac{1}{2} b^\top M^{-1} b \): the model is the function), and in
      * expectation at least by the fraction \( \rho = \frac{k}{d} \frac{\mu}{L} \) of the gap (since

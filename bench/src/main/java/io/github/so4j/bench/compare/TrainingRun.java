@@ -217,7 +217,7 @@ public final class TrainingRun {
                     }
                     try (Batch batch = batches.next()) {
                         long start = System.nanoTime();
-                        double loss = plan.optimizer().strategy().step(trainer, batch);
+                        double loss = plan.optimizer().strategy().step(trainer, batch, optimizer);
                         double reported = batchLoss.take();
                         if (Double.isNaN(loss)) {
                             loss = reported;

@@ -4,6 +4,7 @@ import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import io.github.so4j.bench.workload.Workload;
 import io.github.so4j.optimizers.MFac;
+import io.github.so4j.optimizers.SubspaceNewton;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -137,6 +138,42 @@ public final class OptimizerCatalog {
                                 .optWeightDecays(s.getFloat("weight_decay"))
                                 .optScope(scope(s))
                                 .build());
+        add(
+                new Entry(
+                        "subspace-newton",
+                        "so4j subspace Newton (k Hessian products per step, line search)",
+                        defaults(
+                                "lr",
+                                "1",
+                                "dimension",
+                                "10",
+                                "damping",
+                                "0.1",
+                                "subspace",
+                                "krylov"),
+                        Map.of(),
+                        s ->
+                                SubspaceNewton.builder()
+                                        .optLearningRate(s.getFloat("lr"))
+                                        .optDimension(s.getInt("dimension"))
+                                        .optDamping(s.getFloat("damping"))
+                                        .optSubspace(subspace(s))
+                                        .build(),
+                        (trainer, batch, optimizer) ->
+                                ((SubspaceNewton) optimizer).trainStep(trainer, batch).loss()));
+    }
+
+    private static SubspaceNewton.Subspace subspace(OptimizerSettings s) {
+        String value = s.get("subspace");
+        try {
+            return SubspaceNewton.Subspace.valueOf(value.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(
+                    "subspace-newton.subspace must be random, krylov or eigen, but was '"
+                            + value
+                            + "'",
+                    e);
+        }
     }
 
     private static MFac.Scope scope(OptimizerSettings s) {

@@ -17,7 +17,7 @@ public interface TrainingStrategy {
 
     /** {@link EasyTrain#trainBatch} then {@link Trainer#step()}: the DJL user's own loop. */
     TrainingStrategy EASY_TRAIN =
-            (trainer, batch) -> {
+            (trainer, batch, optimizer) -> {
                 EasyTrain.trainBatch(trainer, batch);
                 trainer.step();
                 return Double.NaN;
@@ -39,8 +39,9 @@ public interface TrainingStrategy {
      *
      * @param trainer the trainer
      * @param batch the batch
+     * @param optimizer the trainer's optimizer
      * @return the batch loss before the update, or NaN to use the one {@link EasyTrain} reported to
      *     the trainer's listeners
      */
-    double step(Trainer trainer, Batch batch);
+    double step(Trainer trainer, Batch batch, Optimizer optimizer);
 }

@@ -24,16 +24,8 @@ public final class Recipes {
                         "shampoo-approximation",
                         "A New Perspective on Shampoo's Preconditioner: approximation quality table",
                         "the Shampoo optimizer"));
-        add(
-                new PendingRecipe(
-                        "hessian-spectrum",
-                        "PyHessian-style top eigenvalues and spectral density of a trained MLP's Hessian",
-                        "the subspace Hessian tools"));
-        add(
-                new PendingRecipe(
-                        "zo-sah",
-                        "Zeroth-order subspace Hessians: ZO-SAH against ZO-SGD in function evaluations",
-                        "the zeroth-order subspace Hessian method"));
+        add(new HessianSpectrumRecipe());
+        add(new ZoSahRecipe());
     }
 
     /**

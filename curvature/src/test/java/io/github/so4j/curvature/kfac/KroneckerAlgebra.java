@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import io.github.so4j.curvature.testing.Dense;
+import io.github.so4j.curvature.testing.Im2colOracle;
 import java.util.Random;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.LUDecomposition;
@@ -102,39 +103,10 @@ final class KroneckerAlgebra {
         return new Array2DRowRealMatrix(Dense.roundToFloat(m.getData()), false);
     }
 
-    /**
-     * Plain-Java im2col of x (N, C, H, W): row n T + t is example n's patch at output position t
-     * (row-major over Ho, Wo), column c kh kw + i kw + j its entry at kernel offset (i, j) of
-     * channel c, zero outside the input.
-     */
+    /** The plain-Java im2col of {@link Im2colOracle}. */
     static double[][] im2col(
             double[][][][] x, int[] kernel, int[] stride, int[] padding, int[] dilation) {
-        int n = x.length;
-        int c = x[0].length;
-        int h = x[0][0].length;
-        int w = x[0][0][0].length;
-        int ho = (h + 2 * padding[0] - dilation[0] * (kernel[0] - 1) - 1) / stride[0] + 1;
-        int wo = (w + 2 * padding[1] - dilation[1] * (kernel[1] - 1) - 1) / stride[1] + 1;
-        double[][] rows = new double[n * ho * wo][c * kernel[0] * kernel[1]];
-        for (int e = 0; e < n; e++) {
-            for (int oh = 0; oh < ho; oh++) {
-                for (int ow = 0; ow < wo; ow++) {
-                    double[] row = rows[(e * ho + oh) * wo + ow];
-                    for (int ch = 0; ch < c; ch++) {
-                        for (int i = 0; i < kernel[0]; i++) {
-                            for (int j = 0; j < kernel[1]; j++) {
-                                int ih = oh * stride[0] - padding[0] + i * dilation[0];
-                                int iw = ow * stride[1] - padding[1] + j * dilation[1];
-                                boolean inside = ih >= 0 && ih < h && iw >= 0 && iw < w;
-                                row[(ch * kernel[0] + i) * kernel[1] + j] =
-                                        inside ? x[e][ch][ih][iw] : 0;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return rows;
+        return Im2colOracle.im2col(x, kernel, stride, padding, dilation);
     }
 
     /** A random (N, C, H, W) tensor, rounded to float32 so that both precisions see it exactly. */

@@ -14,6 +14,7 @@ import io.github.so4j.curvature.kfac.InversionMode;
 import io.github.so4j.curvature.kfac.KroneckerFactoredBlock;
 import io.github.so4j.curvature.kfac.KroneckerHealth;
 import io.github.so4j.curvature.kfac.KroneckerSettings;
+import io.github.so4j.curvature.kfac.LayerDirection;
 import io.github.so4j.optimizers.kfac.CapturedLayer;
 import io.github.so4j.optimizers.kfac.FirstOrderRule;
 import io.github.so4j.optimizers.kfac.FirstOrderStep;
@@ -233,7 +234,7 @@ public final class Kfac extends SecondOrderOptimizer {
             List<Layer> covered = coveredLayers(byKey, factorStep, ws.manager());
             List<NDArray> probes = new ArrayList<>();
             for (ParameterGradient p : parameters) {
-                probes.add(FiniteProbe.of(p.gradient()));
+                probes.add(FiniteProbe.ofSum(p.gradient()));
             }
             for (Layer layer : covered) {
                 if (layer.statistics != null) {
@@ -374,24 +375,22 @@ public final class Kfac extends SecondOrderOptimizer {
             List<ParameterGradient> parameters, List<Layer> covered, NDManager owner) {
         float decay = weightDecay();
         Map<String, NDArray> preconditioned = new HashMap<>();
-        NDList dots = new NDList();
+        NDList squaredNorms = new NDList();
         for (Layer layer : covered) {
             if (!layer.block.factors().hasPreconditioner()) {
                 continue;
             }
             NDArray weightGradient = withL2(layer.weight, decay);
             NDArray biasGradient = layer.bias == null ? null : withL2(layer.bias, decay);
-            NDList v = layer.block.precondition(weightGradient, biasGradient);
-            NDArray dot = v.get(0).mul(weightGradient).sum();
-            preconditioned.put(layer.weight.key(), v.get(0));
+            LayerDirection v = layer.block.precondition(weightGradient, biasGradient);
+            preconditioned.put(layer.weight.key(), v.directions().get(0));
             if (layer.bias != null) {
-                dot = dot.add(v.get(1).mul(biasGradient).sum());
-                preconditioned.put(layer.bias.key(), v.get(1));
+                preconditioned.put(layer.bias.key(), v.directions().get(1));
             }
-            dots.add(dot);
+            squaredNorms.add(v.squaredNorm());
         }
-        if (!dots.isEmpty() && Float.isFinite(klClip)) {
-            NDArray scale = klScale(dots, learningRate(parameters));
+        if (!squaredNorms.isEmpty() && Float.isFinite(klClip)) {
+            NDArray scale = klScale(squaredNorms, learningRate(parameters));
             for (NDArray v : preconditioned.values()) {
                 v.muli(scale);
             }
@@ -423,8 +422,8 @@ public final class Kfac extends SecondOrderOptimizer {
      * \( \nu = \min(1, \sqrt{\kappa / (\eta^2 |\sum_\ell \langle V_\ell, M_\ell \rangle|)}) \) on
      * the device; the per-layer terms are summed in sorted order. A zero sum gives \( \nu = 1 \).
      */
-    private NDArray klScale(NDList dots, float learningRate) {
-        NDArray total = NDArrays.stack(dots).sort().sum().abs();
+    private NDArray klScale(NDList squaredNorms, float learningRate) {
+        NDArray total = NDArrays.stack(squaredNorms).sort().sum().abs();
         double factor = klClip / ((double) learningRate * learningRate);
         return total.pow(-1).muli(factor).sqrt().minimum(1);
     }

@@ -10,8 +10,8 @@ import java.util.List;
  * Checks many arrays for NaN and infinities with one host synchronisation.
  *
  * <p>A probe is \( \sum_i 0 \cdot x_i \): zero when every entry is finite and NaN otherwise (\( 0
- * \cdot \pm\infty \) is NaN), computed on the device; {@link #resolve} stacks the probes and reads
- * them at once.
+ * \cdot \pm\infty \) is NaN), computed on the device, or for large arrays the plain sum ({@link
+ * #ofSum}); {@link #resolve} stacks the probes and reads them at once.
  */
 public final class FiniteProbe {
 
@@ -25,6 +25,18 @@ public final class FiniteProbe {
      */
     public static NDArray of(NDArray array) {
         return array.mul(0).sum().toType(DataType.FLOAT32, false);
+    }
+
+    /**
+     * Returns a cheaper probe for large arrays, the sum itself: NaN or infinite when an entry is,
+     * and also (a false alarm) when finite entries sum beyond the type's range. It reads the array
+     * once and allocates nothing the size of it.
+     *
+     * @param array the array. Not modified.
+     * @return a float32 scalar, finite or not, owned by {@code array}'s manager
+     */
+    public static NDArray ofSum(NDArray array) {
+        return array.sum().toType(DataType.FLOAT32, false);
     }
 
     /**
@@ -42,7 +54,7 @@ public final class FiniteProbe {
         try (NDArray stacked = NDArrays.stack(list)) {
             float[] values = stacked.toFloatArray();
             for (int i = 0; i < values.length; i++) {
-                finite[i] = !Float.isNaN(values[i]);
+                finite[i] = Float.isFinite(values[i]);
             }
         }
         return finite;

@@ -116,23 +116,25 @@ public abstract sealed class KroneckerFactoredBlock implements AutoCloseable
      * @param weightGradient the weight's gradient, shaped as the weight. Not modified.
      * @param biasGradient the bias's gradient, or {@code null} for a layer without bias. Not
      *     modified.
-     * @return the directions for the weight and (if any) the bias, shaped as they are, new arrays
-     *     owned by {@code weightGradient}'s manager
+     * @return the directions for the weight and (if any) the bias, shaped as they are (views of one
+     *     q x p array), and \( \langle V, M \rangle \); new arrays owned by {@code
+     *     weightGradient}'s manager
      * @throws IllegalStateException if there is no preconditioner yet
      */
-    public final NDList precondition(NDArray weightGradient, NDArray biasGradient) {
+    public final LayerDirection precondition(NDArray weightGradient, NDArray biasGradient) {
         NDArray matrix = weightGradient.reshape(outputs, weightColumns);
         if (bias) {
             matrix = matrix.concat(biasGradient.reshape(outputs, 1), 1);
         }
         NDArray direction = factors.precondition(matrix);
+        NDArray squaredNorm = direction.reshape(-1).dot(matrix.reshape(-1));
         if (!bias) {
-            return new NDList(direction.reshape(weightShape));
+            return new LayerDirection(new NDList(direction.reshape(weightShape)), squaredNorm);
         }
         NDArray weightDirection =
                 direction.get(new NDIndex(":, :{}", weightColumns)).reshape(weightShape);
         NDArray biasDirection = direction.get(new NDIndex(":, {}", weightColumns));
-        return new NDList(weightDirection, biasDirection);
+        return new LayerDirection(new NDList(weightDirection, biasDirection), squaredNorm);
     }
 
     /**

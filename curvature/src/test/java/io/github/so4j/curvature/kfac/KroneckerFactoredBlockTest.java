@@ -214,10 +214,11 @@ class KroneckerFactoredBlockTest {
             assertTrue(block.factors().refresh(damping));
             double[][] w = Dense.gaussian(random, 3, 8, 1);
             double[] b = Dense.gaussian(random, 1, 3, 1)[0];
-            NDList directions =
+            LayerDirection result =
                     block.precondition(
                             Dense.toArray(manager, w, DataType.FLOAT64).reshape(3, 2, 2, 2),
                             Dense.toArray(manager, b, DataType.FLOAT64));
+            NDList directions = result.directions();
             assertEquals(new Shape(3, 2, 2, 2), directions.get(0).getShape());
             assertEquals(new Shape(3), directions.get(1).getShape());
             RealMatrix a = toMatrix(block.factors().inputFactor());
@@ -245,6 +246,15 @@ class KroneckerFactoredBlockTest {
             }
             double error = relativeError(actual, expected);
             assertTrue(error < Tolerances.FLOAT64_RELATIVE, "relative error " + error);
+            double squaredNorm = 0;
+            for (int i = 0; i < 3; i++) {
+                for (int j = 0; j < 9; j++) {
+                    squaredNorm += expected.getEntry(i, j) * m.getEntry(i, j);
+                }
+            }
+            double normError =
+                    Math.abs(result.squaredNorm().getDouble() - squaredNorm) / squaredNorm;
+            assertTrue(normError < Tolerances.FLOAT64_RELATIVE, "norm relative error " + normError);
         }
     }
 

@@ -118,6 +118,7 @@ final class HessianSpectrumRecipe implements Recipe {
         chart.getStyler().setYAxisLogarithmic(true);
         chart.getStyler().setLegendVisible(false);
         chart.getStyler().setXAxisDecimalPattern("0.#");
+        chart.getStyler().setXAxisTickMarkSpacingHint(120);
         chart.addSeries("density", grid, floored).setMarker(SeriesMarkers.NONE);
         Charts.save(chart, context.out().resolve("hessian-spectrum.png"));
         context.stdout()

@@ -1,0 +1,96 @@
+package io.github.so4j.optimizers;
+
+import java.util.List;
+import java.util.function.BiConsumer;
+import java.util.function.Supplier;
+
+/**
+ * The registry that drives the contract tests: every so4j optimizer, built with settings that suit
+ * the small contract problems, and what it needs between backward and update (SubspaceNewton reads
+ * the batch there).
+ */
+final class So4jOptimizers {
+
+    private So4jOptimizers() {}
+
+    /**
+     * One optimizer configuration.
+     *
+     * @param name a name for test reports
+     * @param factory builds a fresh optimizer
+     * @param afterBackward what to call between backward and the update
+     */
+    record Entry(
+            String name,
+            Supplier<SecondOrderOptimizer> factory,
+            BiConsumer<SecondOrderOptimizer, ContractProblem> afterBackward) {
+
+        SecondOrderOptimizer build() {
+            return factory.get();
+        }
+
+        /** Backward, the optimizer's hook, update: one training step. */
+        void step(SecondOrderOptimizer optimizer, ContractProblem problem) {
+            problem.backward();
+            afterBackward.accept(optimizer, problem);
+            problem.update();
+        }
+
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    private static final BiConsumer<SecondOrderOptimizer, ContractProblem> NOTHING =
+            (optimizer, problem) -> {};
+
+    private static final BiConsumer<SecondOrderOptimizer, ContractProblem> SUBSPACE =
+            (optimizer, problem) ->
+                    ((SubspaceNewton) optimizer)
+                            .prepare(problem.block, problem.loss, problem.data, problem.labels);
+
+    static List<Entry> all() {
+        return List.of(
+                new Entry(
+                        "mfac-global",
+                        () ->
+                                MFac.builder()
+                                        .optWindowSize(4)
+                                        .optDamping(1e-2)
+                                        .optMomentum(0.5f)
+                                        .optLearningRate(0.01f)
+                                        .build(),
+                        NOTHING),
+                new Entry(
+                        "mfac-per-parameter",
+                        () ->
+                                MFac.builder()
+                                        .optWindowSize(3)
+                                        .optDamping(1e-2)
+                                        .optScope(MFac.Scope.PER_PARAMETER)
+                                        .optLearningRate(0.01f)
+                                        .build(),
+                        NOTHING),
+                new Entry(
+                        "subspace-newton",
+                        () ->
+                                SubspaceNewton.builder()
+                                        .optDimension(2)
+                                        .optDamping(1e-2)
+                                        .optLearningRate(1f)
+                                        .build(),
+                        SUBSPACE),
+                new Entry(
+                        "subspace-newton-eigen",
+                        () ->
+                                SubspaceNewton.builder()
+                                        .optSubspace(SubspaceNewton.Subspace.EIGEN)
+                                        .optDimension(2)
+                                        .optRefreshEvery(3)
+                                        .optDamping(1e-2)
+                                        .optLearningRate(1f)
+                                        .build(),
+                        SUBSPACE));
+    }
+}

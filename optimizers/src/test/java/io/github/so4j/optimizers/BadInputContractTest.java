@@ -3,6 +3,7 @@ package io.github.so4j.optimizers;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
@@ -122,6 +123,7 @@ class BadInputContractTest {
                 }
                 first.freezeParameters(true);
                 double[] frozen = Dense.toDoubles(problem.parameters().get(0));
+                double[] frozenBias = Dense.toDoubles(problem.parameters().get(1));
                 double[] rest = Dense.toDoubles(problem.parameters().get(2));
                 for (int i = 0; i < 3; i++) {
                     entry.step(optimizer, problem);
@@ -134,7 +136,10 @@ class BadInputContractTest {
                 }
                 assertFalse(
                         Arrays.equals(frozen, Dense.toDoubles(problem.parameters().get(0))),
-                        "the unfrozen layer did not move");
+                        "the unfrozen weight did not move");
+                assertFalse(
+                        Arrays.equals(frozenBias, Dense.toDoubles(problem.parameters().get(1))),
+                        "the unfrozen bias did not move");
                 assertAllFinite(problem.weights(), "after unfreezing");
             }
         }
@@ -165,6 +170,46 @@ class BadInputContractTest {
                 assertEquals(0, optimizer.health().skippedSteps());
             }
         }
+    }
+
+    /**
+     * The last rung of the failure ladder: after {@code maxConsecutiveSkips} bad steps in a row the
+     * optimizer fails with a message that says why, and the weights are still those of the last
+     * good step.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("optimizers")
+    void tooManyConsecutiveSkipsFailClearly(So4jOptimizers.Entry entry) {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            SecondOrderOptimizer optimizer = entry.withMaxConsecutiveSkips(3);
+            try (ContractProblem problem =
+                    ContractProblem.mlp(manager, DataType.FLOAT32, optimizer)) {
+                entry.step(optimizer, problem);
+                double[] good = problem.weights();
+                SecondOrderOptimizer o = optimizer;
+                for (int i = 0; i < 2; i++) {
+                    poisonedStep(entry, o, problem);
+                }
+                IllegalStateException e =
+                        assertThrows(
+                                IllegalStateException.class, () -> poisonedStep(entry, o, problem));
+                assertEquals(
+                        o.getClass().getSimpleName()
+                                + " skipped 3 consecutive steps (maxConsecutiveSkips), the last"
+                                + " because a gradient has NaN or infinite entries; step skipped;"
+                                + " training has diverged or its input is broken",
+                        e.getMessage());
+                assertArrayEquals(good, problem.weights(), 0.0);
+            }
+        }
+    }
+
+    private static void poisonedStep(
+            So4jOptimizers.Entry entry, SecondOrderOptimizer optimizer, ContractProblem problem) {
+        problem.backward();
+        problem.scaleGradients(Double.NaN);
+        entry.afterBackward().accept(optimizer, problem);
+        problem.update();
     }
 
     private static void assertAllFinite(double[] values, String when) {

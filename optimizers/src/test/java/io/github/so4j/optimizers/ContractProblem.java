@@ -35,7 +35,7 @@ import java.util.function.UnaryOperator;
  *   <li>{@link #mlp}: a 5-4-3 tanh network with DJL's L2 loss on 8 examples.
  * </ul>
  *
- * The vector problems use a bias-free one-unit {@code Linear} fed the identity, whose output is
+ * <p>The vector problems use a bias-free one-unit {@code Linear} fed the identity, whose output is
  * exactly its weight vector (as {@link QuadraticModel} does).
  */
 final class ContractProblem implements AutoCloseable {

@@ -2,7 +2,7 @@ package io.github.so4j.optimizers;
 
 import java.util.List;
 import java.util.function.BiConsumer;
-import java.util.function.Supplier;
+import java.util.function.IntFunction;
 
 /**
  * The registry that drives the contract tests: every so4j optimizer, built with settings that suit
@@ -17,16 +17,20 @@ final class So4jOptimizers {
      * One optimizer configuration.
      *
      * @param name a name for test reports
-     * @param factory builds a fresh optimizer
+     * @param factory builds a fresh optimizer with the given maxConsecutiveSkips
      * @param afterBackward what to call between backward and the update
      */
     record Entry(
             String name,
-            Supplier<SecondOrderOptimizer> factory,
+            IntFunction<SecondOrderOptimizer> factory,
             BiConsumer<SecondOrderOptimizer, ContractProblem> afterBackward) {
 
         SecondOrderOptimizer build() {
-            return factory.get();
+            return factory.apply(100);
+        }
+
+        SecondOrderOptimizer withMaxConsecutiveSkips(int skips) {
+            return factory.apply(skips);
         }
 
         /** Backward, the optimizer's hook, update: one training step. */
@@ -54,42 +58,46 @@ final class So4jOptimizers {
         return List.of(
                 new Entry(
                         "mfac-global",
-                        () ->
+                        skips ->
                                 MFac.builder()
                                         .optWindowSize(4)
                                         .optDamping(1e-2)
                                         .optMomentum(0.5f)
                                         .optLearningRate(0.01f)
+                                        .optMaxConsecutiveSkips(skips)
                                         .build(),
                         NOTHING),
                 new Entry(
                         "mfac-per-parameter",
-                        () ->
+                        skips ->
                                 MFac.builder()
                                         .optWindowSize(3)
                                         .optDamping(1e-2)
                                         .optScope(MFac.Scope.PER_PARAMETER)
                                         .optLearningRate(0.01f)
+                                        .optMaxConsecutiveSkips(skips)
                                         .build(),
                         NOTHING),
                 new Entry(
                         "subspace-newton",
-                        () ->
+                        skips ->
                                 SubspaceNewton.builder()
                                         .optDimension(2)
                                         .optDamping(1e-2)
                                         .optLearningRate(1f)
+                                        .optMaxConsecutiveSkips(skips)
                                         .build(),
                         SUBSPACE),
                 new Entry(
                         "subspace-newton-eigen",
-                        () ->
+                        skips ->
                                 SubspaceNewton.builder()
                                         .optSubspace(SubspaceNewton.Subspace.EIGEN)
                                         .optDimension(2)
                                         .optRefreshEvery(3)
                                         .optDamping(1e-2)
                                         .optLearningRate(1f)
+                                        .optMaxConsecutiveSkips(skips)
                                         .build(),
                         SUBSPACE));
     }

@@ -12,6 +12,7 @@ import io.github.so4j.curvature.kfac.FactorStatistics;
 import io.github.so4j.curvature.kfac.FiniteProbe;
 import io.github.so4j.curvature.kfac.InversionMode;
 import io.github.so4j.curvature.kfac.KroneckerFactoredBlock;
+import io.github.so4j.curvature.kfac.KroneckerFactors;
 import io.github.so4j.curvature.kfac.KroneckerHealth;
 import io.github.so4j.curvature.kfac.KroneckerSettings;
 import io.github.so4j.curvature.kfac.LayerDirection;
@@ -63,7 +64,7 @@ import org.slf4j.LoggerFactory;
  * <p>Guards: a NaN or infinite gradient skips the whole step (nothing changes); statistics with NaN
  * or infinities are not averaged in (that layer keeps its running factors); a failed inversion
  * keeps the previous inverse, and one more than {@code maxConsecutiveFailures} in a row throws. All
- * are counted ({@link #health()}, {@link #curvatureHealth()}) and logged once per streak. One host
+ * are counted ({@link #health()}, {@link #kroneckerHealth()}) and logged once per streak. One host
  * synchronisation per step decides the finiteness of every gradient and statistic; sums across
  * layers are sorted, so that runs do not depend on the order in which DJL updates parameters.
  *
@@ -84,6 +85,7 @@ import org.slf4j.LoggerFactory;
 public final class Kfac extends SecondOrderOptimizer {
 
     private static final Logger logger = LoggerFactory.getLogger(Kfac.class);
+    private static final String STATE = "kfac/";
 
     /** Which labels define the output gradients of the Fisher's factors. */
     public enum Fisher {
@@ -194,12 +196,30 @@ public final class Kfac extends SecondOrderOptimizer {
      *
      * @return the sum of their counters
      */
-    public KroneckerHealth curvatureHealth() {
+    public KroneckerHealth kroneckerHealth() {
         KroneckerHealth total = KroneckerHealth.NONE;
         for (KroneckerFactoredBlock block : blocks.values()) {
             total = total.plus(block.factors().health());
         }
         return total;
+    }
+
+    /**
+     * Returns {@link #kroneckerHealth()} as named counters: {@code factorUpdates}, {@code
+     * rejectedFactorUpdates}, {@code refreshes}, {@code failedRefreshes}, {@code inverseFallbacks}.
+     *
+     * @return the counters summed over the covered layers
+     */
+    @Override
+    protected Map<String, Object> curvatureHealth() {
+        KroneckerHealth h = kroneckerHealth();
+        Map<String, Object> counters = new LinkedHashMap<>();
+        counters.put("factorUpdates", h.factorUpdates());
+        counters.put("rejectedFactorUpdates", h.rejectedFactorUpdates());
+        counters.put("refreshes", h.refreshes());
+        counters.put("failedRefreshes", h.failedRefreshes());
+        counters.put("inverseFallbacks", h.inverseFallbacks());
+        return counters;
     }
 
     /**
@@ -441,6 +461,147 @@ public final class Kfac extends SecondOrderOptimizer {
         }
         int period = Math.max(1, Math.round(frequency.getNewValue(step)));
         return step - last >= period;
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>K-FAC's state: per covered layer (named by its weight) the running factors, their
+     * averaging weight, the last good damped inverse and the layer's counters; the momentum of the
+     * covered layers and the state of the rule of the others; the step counters that decide when
+     * factors and inverses are next updated. (The Monte Carlo labels come from the engine's random
+     * generator, which {@code Engine.setRandomSeed} sets; DJL exposes no way to save it.)
+     */
+    @Override
+    protected void writeState(OptimizerState state) {
+        state.putLong(STATE + "steps", steps)
+                .putLong(STATE + "lastFactorStep", lastFactorStep)
+                .putLong(STATE + "lastInverseStep", lastInverseStep);
+        List<String> names = new ArrayList<>();
+        for (Map.Entry<CapturedLayer, KroneckerFactoredBlock> entry : blocks.entrySet()) {
+            String name = state.nameOf(entry.getKey().weight().getArray().getUid());
+            names.add(name);
+            String prefix = STATE + "layer/" + name + "/";
+            KroneckerFactors.State factors = entry.getValue().factors().state();
+            if (factors.inputFactor() != null) {
+                state.put(prefix + "A", factors.inputFactor())
+                        .put(prefix + "G", factors.outputFactor());
+            }
+            state.putDouble(prefix + "weightSum", factors.weightSum())
+                    .putLong(prefix + "preconditioner", factors.preconditioner().size());
+            for (int i = 0; i < factors.preconditioner().size(); i++) {
+                state.put(prefix + "preconditioner/" + i, factors.preconditioner().get(i));
+            }
+            long[] counters = factors.counters();
+            for (int i = 0; i < counters.length; i++) {
+                state.putLong(prefix + "counter/" + i, counters[i]);
+            }
+        }
+        state.putStrings(STATE + "layers", names);
+        state.putLong(STATE + "hasRules", coveredMomentum == null ? 0 : 1);
+        if (coveredMomentum != null) {
+            coveredMomentum.save(state, STATE + "momentum/");
+            uncoveredStep.save(state, STATE + "uncovered/");
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected void readState(OptimizerState state) {
+        Map<String, CapturedLayer> byKey = new HashMap<>();
+        for (CapturedLayer layer : instrumentation.layers()) {
+            if (layer.weight().isInitialized()) {
+                byKey.put(layer.weight().getArray().getUid(), layer);
+            }
+        }
+        NDManager manager =
+                stateManager != null ? stateManager : state.parameterManager().newSubManager();
+        Map<CapturedLayer, KroneckerFactoredBlock> restored = new LinkedHashMap<>();
+        FirstOrderStep restoredMomentum = null;
+        FirstOrderStep restoredUncovered = null;
+        boolean done = false;
+        try {
+            for (String name : state.getStrings(STATE + "layers")) {
+                CapturedLayer layer = byKey.get(state.keyOf(name));
+                if (layer == null) {
+                    throw new IllegalArgumentException(
+                            "the checkpoint has K-FAC factors for "
+                                    + name
+                                    + ", which is not the weight of a layer this optimizer"
+                                    + " instrumented; pass the model's block through"
+                                    + " instrument() before loadState");
+                }
+                String prefix = STATE + "layer/" + name + "/";
+                KroneckerFactoredBlock block = layer.newCurvatureBlock(manager, settings);
+                restored.put(layer, block);
+                NDList preconditioner = new NDList();
+                long count = state.getLong(prefix + "preconditioner");
+                for (int i = 0; i < count; i++) {
+                    preconditioner.add(state.array(prefix + "preconditioner/" + i, manager));
+                }
+                long[] counters = new long[5];
+                for (int i = 0; i < counters.length; i++) {
+                    counters[i] = state.getLong(prefix + "counter/" + i);
+                }
+                boolean hasFactors = state.contains(prefix + "A");
+                try (NDList factors = new NDList(preconditioner)) {
+                    NDArray a = hasFactors ? state.array(prefix + "A", manager) : null;
+                    NDArray g = hasFactors ? state.array(prefix + "G", manager) : null;
+                    if (hasFactors) {
+                        factors.add(a);
+                        factors.add(g);
+                    }
+                    block.factors()
+                            .restore(
+                                    new KroneckerFactors.State(
+                                            a,
+                                            g,
+                                            state.getDouble(prefix + "weightSum"),
+                                            preconditioner,
+                                            counters));
+                }
+            }
+            if (state.getLong(STATE + "hasRules") == 1) {
+                restoredMomentum = new FirstOrderStep(FirstOrderRule.sgd(momentum), manager);
+                restoredMomentum.load(state, STATE + "momentum/");
+                restoredUncovered = new FirstOrderStep(uncoveredRule, manager);
+                restoredUncovered.load(state, STATE + "uncovered/");
+            }
+            done = true;
+        } finally {
+            if (!done) {
+                restored.values().forEach(KroneckerFactoredBlock::close);
+                closeIfPresent(restoredMomentum);
+                closeIfPresent(restoredUncovered);
+                if (manager != stateManager) {
+                    manager.close();
+                }
+            }
+        }
+        blocks.values().forEach(KroneckerFactoredBlock::close);
+        blocks.clear();
+        blocks.putAll(restored);
+        closeIfPresent(coveredMomentum);
+        closeIfPresent(uncoveredStep);
+        stateManager = manager;
+        coveredMomentum =
+                restoredMomentum != null
+                        ? restoredMomentum
+                        : new FirstOrderStep(FirstOrderRule.sgd(momentum), stateManager);
+        uncoveredStep =
+                restoredUncovered != null
+                        ? restoredUncovered
+                        : new FirstOrderStep(uncoveredRule, stateManager);
+        steps = Math.toIntExact(state.getLong(STATE + "steps"));
+        lastFactorStep = Math.toIntExact(state.getLong(STATE + "lastFactorStep"));
+        lastInverseStep = Math.toIntExact(state.getLong(STATE + "lastInverseStep"));
+        instrumentation.arm(due(factorUpdateFrequency, steps, lastFactorStep));
+    }
+
+    private static void closeIfPresent(FirstOrderStep step) {
+        if (step != null) {
+            step.close();
+        }
     }
 
     /** {@inheritDoc} */

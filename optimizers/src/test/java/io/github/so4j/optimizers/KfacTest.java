@@ -310,7 +310,7 @@ class KfacTest {
                 double[][] batchB = KfacNet.batch(dataB, KfacNet.mlpInput(8));
                 if (step == 3) {
                     Map<String, double[]> before = a.weights();
-                    KroneckerHealth health = poisoned.curvatureHealth();
+                    KroneckerHealth health = poisoned.kroneckerHealth();
                     double[][] bad = {batchA[0].clone(), batchA[1]};
                     bad[0][5] = Double.NaN;
                     a.step(bad);
@@ -318,7 +318,7 @@ class KfacTest {
                     for (String name : before.keySet()) {
                         assertArrayEquals(before.get(name), after.get(name), 0, name);
                     }
-                    assertEquals(health, poisoned.curvatureHealth());
+                    assertEquals(health, poisoned.kroneckerHealth());
                 }
                 a.step(batchA);
                 b.step(batchB);
@@ -352,7 +352,7 @@ class KfacTest {
             net.step(batch);
             assertArrayEquals(
                     factor, Dense.toDoubles(kfac.curvatureBlock(first).factors().inputFactor()), 0);
-            KroneckerHealth health = kfac.curvatureHealth();
+            KroneckerHealth health = kfac.kroneckerHealth();
             assertEquals(1, health.rejectedFactorUpdates());
             assertEquals(5, health.factorUpdates());
             assertEquals(0, kfac.health().skippedSteps());
@@ -378,7 +378,7 @@ class KfacTest {
                 assertEquals(step % 3 == 0, kfac.instrumentation().isArmed(), "step " + step);
                 net.step(KfacNet.batch(random, KfacNet.mlpInput(8)));
             }
-            KroneckerHealth health = kfac.curvatureHealth();
+            KroneckerHealth health = kfac.kroneckerHealth();
             assertEquals(9, health.factorUpdates());
             assertEquals(6, health.refreshes());
         }

@@ -283,6 +283,118 @@ public final class KroneckerFactors implements AutoCloseable {
                 mode == settings.inversion() ? 0 : 1);
     }
 
+    /**
+     * Everything the next updates, refreshes and preconditionings depend on, for checkpoints.
+     *
+     * @param inputFactor the running \( A \), or {@code null} before the first update
+     * @param outputFactor the running \( G \), or {@code null} before the first update
+     * @param weightSum the sum of the averaging weights (for the bias correction)
+     * @param preconditioner the arrays of the last successful refresh (INVERSE: \( (G + d_G
+     *     I)^{-1}, (A + d_A I)^{-1} \); EIGEN: \( Q_G, Q_A \) and the scale), empty before the
+     *     first
+     * @param counters factor updates, rejected factor updates, refreshes, failed refreshes and
+     *     consecutive failures, in that order
+     */
+    public record State(
+            NDArray inputFactor,
+            NDArray outputFactor,
+            double weightSum,
+            NDList preconditioner,
+            long[] counters) {}
+
+    /**
+     * Returns the state: this object's own arrays, valid until the next update or refresh and not
+     * to be modified.
+     *
+     * @return the state
+     */
+    public State state() {
+        NDList preconditioner = new NDList();
+        for (NDArray array : new NDArray[] {left, right, scale}) {
+            if (array != null) {
+                preconditioner.add(array);
+            }
+        }
+        return new State(
+                inputFactor,
+                outputFactor,
+                weightSum,
+                preconditioner,
+                new long[] {
+                    factorUpdates,
+                    rejectedFactorUpdates,
+                    refreshes,
+                    failedRefreshes,
+                    consecutiveFailures
+                });
+    }
+
+    /**
+     * Replaces the state with copies of another's, saved from factors of the same sizes and mode.
+     *
+     * <p><b>Cost</b>: one copy of \( 2(p^2 + q^2) \) numbers at most.
+     *
+     * @param state the state to copy. Not modified.
+     * @throws IllegalArgumentException naming what does not match; the factors are then unchanged
+     */
+    public void restore(State state) {
+        if ((state.inputFactor() == null) != (state.outputFactor() == null)) {
+            throw new IllegalArgumentException(
+                    "K-FAC layer " + name + ": the saved state has only one of its two factors");
+        }
+        if (state.inputFactor() != null) {
+            checkSquare(state.inputFactor(), inputSize, "saved input factor");
+            checkSquare(state.outputFactor(), outputSize, "saved output factor");
+        }
+        int expected = mode == InversionMode.EIGEN ? 3 : 2;
+        int size = state.preconditioner().size();
+        if (size != 0 && size != expected) {
+            throw new IllegalArgumentException(
+                    "K-FAC layer "
+                            + name
+                            + ": the saved preconditioner has "
+                            + size
+                            + " arrays, but mode "
+                            + mode
+                            + " has "
+                            + expected);
+        }
+        if (size != 0) {
+            checkSquare(state.preconditioner().get(0), outputSize, "saved left preconditioner");
+            checkSquare(state.preconditioner().get(1), inputSize, "saved right preconditioner");
+        }
+        if (state.counters().length != 5) {
+            throw new IllegalArgumentException(
+                    "K-FAC layer "
+                            + name
+                            + ": the saved state has "
+                            + state.counters().length
+                            + " counters, not 5");
+        }
+        closeIfPresent(inputFactor);
+        closeIfPresent(outputFactor);
+        inputFactor = state.inputFactor() == null ? null : copy(state.inputFactor());
+        outputFactor = state.outputFactor() == null ? null : copy(state.outputFactor());
+        weightSum = state.weightSum();
+        if (size == 0) {
+            install(new NDArray[3]);
+        } else {
+            install(
+                    new NDArray[] {
+                        copy(state.preconditioner().get(0)),
+                        copy(state.preconditioner().get(1)),
+                        size == 3 ? copy(state.preconditioner().get(2)) : null
+                    });
+        }
+        long[] c = state.counters();
+        factorUpdates = c[0];
+        rejectedFactorUpdates = c[1];
+        refreshes = c[2];
+        failedRefreshes = c[3];
+        consecutiveFailures = (int) c[4];
+        rejecting = false;
+    }
+
     /** Frees the factors and the preconditioner. */
     @Override
     public void close() {
@@ -333,7 +445,9 @@ public final class KroneckerFactors implements AutoCloseable {
         NDArray shifted =
                 factor.toType(DataType.FLOAT64, false)
                         .add(scope.eye(n, n, 0, DataType.FLOAT64).muli(shift));
-        return shifted.inverse().toType(factor.getDataType(), false);
+        // PyTorch's inverse is column-major; reshaping through one axis copies it row-major, the
+        // layout a checkpoint restores, so that a resumed run multiplies in the same order.
+        return shifted.inverse().toType(factor.getDataType(), false).reshape(-1).reshape(n, n);
     }
 
     /** Q_G, Q_A and 1 / (lambda_G lambda_A^T + lambda), from float64 host eigendecompositions. */

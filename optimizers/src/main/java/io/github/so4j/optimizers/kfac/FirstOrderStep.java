@@ -3,6 +3,8 @@ package io.github.so4j.optimizers.kfac;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import io.github.so4j.curvature.Workspace;
+import io.github.so4j.optimizers.OptimizerState;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
@@ -106,6 +108,90 @@ public final class FirstOrderStep implements AutoCloseable {
                 counts.remove(entry.getKey());
                 entries.remove();
             }
+        }
+    }
+
+    /**
+     * Adds this state to a checkpoint under a prefix, parameters by their model names.
+     *
+     * @param checkpoint the checkpoint's contents
+     * @param prefix the prefix of every entry
+     */
+    public void save(OptimizerState checkpoint, String prefix) {
+        List<String> names = new ArrayList<>();
+        for (Map.Entry<String, NDArray[]> entry : state.entrySet()) {
+            String name = checkpoint.nameOf(entry.getKey());
+            names.add(name);
+            NDArray[] buffers = entry.getValue();
+            checkpoint.putLong(prefix + name + "/buffers", buffers.length);
+            for (int i = 0; i < buffers.length; i++) {
+                checkpoint.put(prefix + name + "/" + i, buffers[i]);
+            }
+            checkpoint.putLong(prefix + name + "/count", counts.getOrDefault(entry.getKey(), 0));
+        }
+        checkpoint.putStrings(prefix + "parameters", names);
+    }
+
+    /**
+     * Replaces this state with a checkpoint's, saved by {@link #save} from the same rule.
+     *
+     * @param checkpoint the checkpoint's contents
+     * @param prefix the prefix given to {@link #save}
+     * @throws IllegalArgumentException if a buffer count or shape does not match this rule and the
+     *     model; the state is then unchanged
+     */
+    public void load(OptimizerState checkpoint, String prefix) {
+        int expected = rule instanceof FirstOrderRule.Adam ? 2 : 1;
+        Map<String, NDArray[]> restored = new HashMap<>();
+        Map<String, Integer> restoredCounts = new HashMap<>();
+        try (NDManager scratch = manager.newSubManager()) {
+            for (String name : checkpoint.getStrings(prefix + "parameters")) {
+                String key = checkpoint.keyOf(name);
+                long count = checkpoint.getLong(prefix + name + "/buffers");
+                if (count != expected) {
+                    throw new IllegalArgumentException(
+                            "the checkpoint keeps "
+                                    + count
+                                    + " buffers for "
+                                    + name
+                                    + ", but this optimizer's rule "
+                                    + rule
+                                    + " keeps "
+                                    + expected);
+                }
+                NDArray[] buffers = new NDArray[expected];
+                for (int i = 0; i < expected; i++) {
+                    buffers[i] = checkpoint.array(prefix + name + "/" + i, scratch);
+                    if (!buffers[i].getShape().equals(checkpoint.shapeOf(key))) {
+                        throw new IllegalArgumentException(
+                                "the checkpoint's buffer for "
+                                        + name
+                                        + " has shape "
+                                        + buffers[i].getShape()
+                                        + ", but the parameter has "
+                                        + checkpoint.shapeOf(key));
+                    }
+                }
+                restored.put(key, buffers);
+                int t = Math.toIntExact(checkpoint.getLong(prefix + name + "/count"));
+                if (t > 0) {
+                    restoredCounts.put(key, t);
+                }
+            }
+            for (NDArray[] buffers : restored.values()) {
+                for (NDArray buffer : buffers) {
+                    buffer.attach(manager);
+                }
+            }
+            for (NDArray[] buffers : state.values()) {
+                for (NDArray buffer : buffers) {
+                    buffer.close();
+                }
+            }
+            state.clear();
+            state.putAll(restored);
+            counts.clear();
+            counts.putAll(restoredCounts);
         }
     }
 

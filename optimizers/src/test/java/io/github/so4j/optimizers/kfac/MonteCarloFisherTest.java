@@ -136,7 +136,7 @@ class MonteCarloFisherTest {
                 }
             }
             assertArrayEquals(empirical.weights(), mc.weights(), 0f);
-            assertEquals(3, mc.kfac.curvatureHealth().factorUpdates() / 2);
+            assertEquals(3, mc.kfac.kroneckerHealth().factorUpdates() / 2);
         }
     }
 

@@ -48,7 +48,7 @@ class KfacCnnTrainingTest {
                     List.of("01Conv2d", "04Conv2d", "08Linear"),
                     kfac.instrumentation().coverage().layers());
             assertEquals(List.of(), kfac.instrumentation().coverage().uncoveredParameters());
-            KroneckerHealth health = kfac.curvatureHealth();
+            KroneckerHealth health = kfac.kroneckerHealth();
             assertEquals(3 * STEPS / 10, health.factorUpdates());
             assertEquals(0, health.rejectedFactorUpdates());
             assertEquals(0, health.failedRefreshes());

@@ -29,6 +29,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Random;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -145,6 +146,7 @@ public final class Kfac extends SecondOrderOptimizer {
                 builder.uncoveredRule != null
                         ? builder.uncoveredRule
                         : FirstOrderRule.sgd(builder.momentum);
+        instrumentation.setLabelRandom(new Random(builder.seed));
     }
 
     /**
@@ -469,8 +471,7 @@ public final class Kfac extends SecondOrderOptimizer {
      * <p>K-FAC's state: per covered layer (named by its weight) the running factors, their
      * averaging weight, the last good damped inverse and the layer's counters; the momentum of the
      * covered layers and the state of the rule of the others; the step counters that decide when
-     * factors and inverses are next updated. (The Monte Carlo labels come from the engine's random
-     * generator, which {@code Engine.setRandomSeed} sets; DJL exposes no way to save it.)
+     * factors and inverses are next updated; the generator of the Monte-Carlo labels.
      */
     @Override
     protected void writeState(OptimizerState state) {
@@ -498,6 +499,7 @@ public final class Kfac extends SecondOrderOptimizer {
             }
         }
         state.putStrings(STATE + "layers", names);
+        state.putRandom(STATE + "labelRandom", instrumentation.labelRandom());
         state.putLong(STATE + "hasRules", coveredMomentum == null ? 0 : 1);
         if (coveredMomentum != null) {
             coveredMomentum.save(state, STATE + "momentum/");
@@ -516,6 +518,7 @@ public final class Kfac extends SecondOrderOptimizer {
         }
         NDManager manager =
                 stateManager != null ? stateManager : state.parameterManager().newSubManager();
+        Random labelRandom = state.getRandom(STATE + "labelRandom");
         Map<CapturedLayer, KroneckerFactoredBlock> restored = new LinkedHashMap<>();
         FirstOrderStep restoredMomentum = null;
         FirstOrderStep restoredUncovered = null;
@@ -596,6 +599,7 @@ public final class Kfac extends SecondOrderOptimizer {
         lastFactorStep = Math.toIntExact(state.getLong(STATE + "lastFactorStep"));
         lastInverseStep = Math.toIntExact(state.getLong(STATE + "lastInverseStep"));
         instrumentation.arm(due(factorUpdateFrequency, steps, lastFactorStep));
+        instrumentation.setLabelRandom(labelRandom);
     }
 
     private static void closeIfPresent(FirstOrderStep step) {
@@ -742,6 +746,7 @@ public final class Kfac extends SecondOrderOptimizer {
         private Fisher fisher = Fisher.EMPIRICAL;
         private WeightDecay weightDecayMode = WeightDecay.DECOUPLED;
         private FirstOrderRule uncoveredRule;
+        private long seed;
         private int maxConsecutiveFailures = KroneckerSettings.DEFAULT.maxConsecutiveFailures();
         private int hostEigenLimit = KroneckerSettings.DEFAULT.hostEigenLimit();
 
@@ -902,6 +907,17 @@ public final class Kfac extends SecondOrderOptimizer {
          */
         public Builder optUncoveredRule(FirstOrderRule rule) {
             this.uncoveredRule = rule;
+            return this;
+        }
+
+        /**
+         * Sets the seed of the generator of the Monte-Carlo labels ({@link Fisher#MONTE_CARLO}).
+         *
+         * @param seed the seed; default 0
+         * @return this {@code Builder}
+         */
+        public Builder optSeed(long seed) {
+            this.seed = seed;
             return this;
         }
 

@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Random;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -47,6 +48,7 @@ public final class Instrumentation {
     private final List<String> uncovered = new ArrayList<>();
     private boolean armed = true;
     private boolean held;
+    private Random labelRandom = new Random(0);
 
     /**
      * What an instrumentation covers.
@@ -59,6 +61,25 @@ public final class Instrumentation {
 
     /** Creates an instrumentation that records nothing yet. */
     public Instrumentation() {}
+
+    /**
+     * Returns the generator of the Monte-Carlo labels ({@link MonteCarloFisher}); it is part of the
+     * optimizer's state (saved in its checkpoints). Seeded with 0 unless replaced.
+     *
+     * @return the generator
+     */
+    public Random labelRandom() {
+        return labelRandom;
+    }
+
+    /**
+     * Replaces the generator of the Monte-Carlo labels.
+     *
+     * @param random the new generator
+     */
+    public void setLabelRandom(Random random) {
+        this.labelRandom = random;
+    }
 
     /**
      * Instruments a block tree, in place, and logs the layers covered and the parameters that are

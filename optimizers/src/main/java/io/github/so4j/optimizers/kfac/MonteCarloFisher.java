@@ -53,7 +53,7 @@ public final class MonteCarloFisher {
         if (instrumentation.isRecording()) {
             try (GradientCollector collector = trainer.newGradientCollector()) {
                 NDList predictions = trainer.forward(batch.getData(), batch.getLabels());
-                NDList sampled = sampler.sample(predictions);
+                NDList sampled = sampler.sample(predictions, instrumentation.labelRandom());
                 NDArray loss = trainer.getLoss().evaluate(sampled, predictions);
                 collector.backward(loss);
             }

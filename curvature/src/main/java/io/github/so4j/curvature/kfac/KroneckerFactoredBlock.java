@@ -1,0 +1,181 @@
+package io.github.so4j.curvature.kfac;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * One layer's Kronecker-factored Fisher block: turns what the layer saw in a batch (its inputs and
+ * the gradient of the loss with respect to its outputs) into factor statistics, and its weight and
+ * bias gradients into preconditioned directions.
+ *
+ * <p>A layer with weight W (q outputs, shape (q, ...)) and an optional bias b is treated as one q x
+ * p matrix \( [W, b] \), with p the number of weight entries per output plus one for the bias,
+ * which multiplies the homogeneous input coordinate 1. For a batch of N examples whose layer inputs
+ * form R rows \( \bar a_r \) (one per example for a dense layer, one per example and output
+ * position for a convolution: S = R / N positions per example), with \( \delta_r \) the matching
+ * rows of \( \partial L / \partial y \) of the batch-mean loss \( L = \frac{1}{N} \sum_n \ell_n \)
+ * (DJL's losses), the per-example output gradients are \( g_r = N \delta_r \) and the statistics
+ * are those of the KFC paper (Grosse and Martens 2016), which for S = 1 are the K-FAC paper's:
+ *
+ * <p>\( \hat A = \frac{1}{N} \sum_r \bar a_r \bar a_r^\top \), \( \hat G = \frac{1}{N S} \sum_r g_r
+ * g_r^\top = \frac{N}{S} \sum_r \delta_r \delta_r^\top \)
+ *
+ * <p>so that, for one example and S = 1, \( \hat A \otimes \hat G \) is exactly that example's
+ * Fisher block \( \mathrm{vec}(\nabla_{[W,b]} \ell) \mathrm{vec}(\nabla_{[W,b]} \ell)^\top \).
+ *
+ * <p><b>Cost</b> of the statistics: \( 2R(p^2 + q^2) \) flops; of a direction: a concatenation and
+ * a split of the q x p matrix plus {@link KroneckerFactors#precondition}.
+ *
+ * @see <a href="https://arxiv.org/abs/1503.05671">paper</a>
+ * @see <a href="https://arxiv.org/abs/1602.01407">KFC paper</a>
+ */
+public abstract sealed class KroneckerFactoredBlock implements AutoCloseable
+        permits LinearKroneckerFactored, Conv2dKroneckerFactored {
+
+    private final String name;
+    private final Shape weightShape;
+    private final boolean bias;
+    private final long outputs;
+    private final long weightColumns;
+    private final KroneckerFactors factors;
+
+    /**
+     * Creates the block of a layer.
+     *
+     * @param manager the manager whose device holds the factors
+     * @param name the layer's name, for messages
+     * @param weightShape the weight's shape, outputs first
+     * @param bias whether the layer has a bias
+     * @param settings decay, inversion mode and failure policy
+     */
+    KroneckerFactoredBlock(
+            NDManager manager,
+            String name,
+            Shape weightShape,
+            boolean bias,
+            KroneckerSettings settings) {
+        this.name = name;
+        this.weightShape = weightShape;
+        this.bias = bias;
+        this.outputs = weightShape.get(0);
+        this.weightColumns = weightShape.size() / outputs;
+        this.factors =
+                new KroneckerFactors(
+                        manager, name, weightColumns + (bias ? 1 : 0), outputs, settings);
+    }
+
+    /**
+     * Computes one batch's factor statistics.
+     *
+     * @param input the layer's input in the batch, examples first. Not modified.
+     * @param outputGradient \( \partial L / \partial y \) of the batch-mean loss, shaped as the
+     *     layer's output. Not modified.
+     * @return \( \hat A \) and \( \hat G \), new arrays owned by the managers of {@code input} and
+     *     {@code outputGradient}
+     */
+    public abstract FactorStatistics statistics(NDArray input, NDArray outputGradient);
+
+    /**
+     * Computes the statistics from rows: \( \hat A = \frac{1}{N} \bar P^\top \bar P \) with \( \bar
+     * P = [P, 1] \) and \( \hat G = \frac{N^2}{R} D^\top D \).
+     *
+     * @param inputRows P, R x (p - 1) or R x p without a bias. Not modified.
+     * @param outputGradientRows D, R x q. Not modified.
+     * @param examples N
+     * @return the statistics, owned by the managers of the two arguments
+     */
+    final FactorStatistics statisticsOfRows(
+            NDArray inputRows, NDArray outputGradientRows, long examples) {
+        long rows = inputRows.getShape().get(0);
+        NDArray gram = inputRows.transpose().matMul(inputRows);
+        NDArray inputStatistic;
+        if (bias) {
+            NDArray columnSums = inputRows.sum(new int[] {0}, true);
+            NDArray corner =
+                    inputRows.getManager().full(new Shape(1, 1), rows, inputRows.getDataType());
+            inputStatistic =
+                    gram.concat(columnSums.transpose(), 1).concat(columnSums.concat(corner, 1), 0);
+        } else {
+            inputStatistic = gram;
+        }
+        inputStatistic.muli(1.0 / examples);
+        NDArray outputStatistic =
+                outputGradientRows
+                        .transpose()
+                        .matMul(outputGradientRows)
+                        .muli((double) examples * examples / rows);
+        return new FactorStatistics(inputStatistic, outputStatistic);
+    }
+
+    /**
+     * Preconditions the layer's gradient with the damped inverse of the last refresh.
+     *
+     * @param weightGradient the weight's gradient, shaped as the weight. Not modified.
+     * @param biasGradient the bias's gradient, or {@code null} for a layer without bias. Not
+     *     modified.
+     * @return the directions for the weight and (if any) the bias, shaped as they are (views of one
+     *     q x p array), and \( \langle V, M \rangle \); new arrays owned by {@code
+     *     weightGradient}'s manager
+     * @throws IllegalStateException if there is no preconditioner yet
+     */
+    public final LayerDirection precondition(NDArray weightGradient, NDArray biasGradient) {
+        NDArray matrix = weightGradient.reshape(outputs, weightColumns);
+        if (bias) {
+            matrix = matrix.concat(biasGradient.reshape(outputs, 1), 1);
+        }
+        NDArray direction = factors.precondition(matrix);
+        NDArray squaredNorm = direction.reshape(-1).dot(matrix.reshape(-1));
+        if (!bias) {
+            return new LayerDirection(new NDList(direction.reshape(weightShape)), squaredNorm);
+        }
+        NDArray weightDirection =
+                direction.get(new NDIndex(":, :{}", weightColumns)).reshape(weightShape);
+        NDArray biasDirection = direction.get(new NDIndex(":, {}", weightColumns));
+        return new LayerDirection(new NDList(weightDirection, biasDirection), squaredNorm);
+    }
+
+    /**
+     * Returns the running factors and their preconditioner.
+     *
+     * @return the factors
+     */
+    public final KroneckerFactors factors() {
+        return factors;
+    }
+
+    /**
+     * Returns the layer's name.
+     *
+     * @return the name given at construction
+     */
+    public final String name() {
+        return name;
+    }
+
+    /**
+     * Returns the weight's shape.
+     *
+     * @return the shape, outputs first
+     */
+    public final Shape weightShape() {
+        return weightShape;
+    }
+
+    /**
+     * Returns whether the layer has a bias, which takes the last row and column of \( A \).
+     *
+     * @return whether there is a bias
+     */
+    public final boolean hasBias() {
+        return bias;
+    }
+
+    /** Frees the factors. */
+    @Override
+    public void close() {
+        factors.close();
+    }
+}

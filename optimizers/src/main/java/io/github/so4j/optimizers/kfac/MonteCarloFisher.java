@@ -1,0 +1,84 @@
+package io.github.so4j.optimizers.kfac;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.nn.Parameter;
+import ai.djl.training.EasyTrain;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.Trainer;
+import ai.djl.training.dataset.Batch;
+import ai.djl.util.Pair;
+
+/**
+ * The training step for K-FAC with the Monte-Carlo Fisher: the output-side factors come from labels
+ * sampled from the model's predictive distribution instead of the training labels.
+ *
+ * <p>Use it in place of {@link EasyTrain#trainBatch}, then call {@code trainer.step()} as usual:
+ *
+ * <pre>{@code
+ * Kfac kfac = Kfac.builder().optFisher(Kfac.Fisher.MONTE_CARLO).build();
+ * model.setBlock(kfac.instrument(block));
+ * ...
+ * for (Batch batch : trainer.iterateDataset(data)) {
+ *     MonteCarloFisher.trainBatch(trainer, batch, kfac.instrumentation(),
+ *             LabelSampler.softmaxCrossEntropy());
+ *     trainer.step();
+ *     batch.close();
+ * }
+ * }</pre>
+ *
+ * <p>On steps that update the factors it runs two passes: a forward and a backward of the loss at
+ * labels drawn by the sampler, whose output gradients the instrumentation records and holds; then,
+ * after zeroing the parameter gradients that pass left, {@link EasyTrain#trainBatch} with the
+ * training labels, which gives the gradient the step follows (and the metrics). Other steps run
+ * only the second pass. The factor steps therefore cost a second forward and backward.
+ */
+public final class MonteCarloFisher {
+
+    private MonteCarloFisher() {}
+
+    /**
+     * Runs one training batch: the sampled pass when the instrumentation records, then the training
+     * pass.
+     *
+     * @param trainer the trainer of the instrumented model
+     * @param batch the batch. Not modified.
+     * @param instrumentation the optimizer's instrumentation ({@code kfac.instrumentation()})
+     * @param sampler draws labels from the model's predictive distribution for the trainer's loss
+     */
+    public static void trainBatch(
+            Trainer trainer, Batch batch, Instrumentation instrumentation, LabelSampler sampler) {
+        if (instrumentation.isRecording()) {
+            try (GradientCollector collector = trainer.newGradientCollector()) {
+                NDList predictions = trainer.forward(batch.getData(), batch.getLabels());
+                NDList sampled = sampler.sample(predictions, instrumentation.labelRandom());
+                NDArray loss = trainer.getLoss().evaluate(sampled, predictions);
+                collector.backward(loss);
+            }
+            instrumentation.hold();
+            zeroGradients(trainer);
+        }
+        EasyTrain.trainBatch(trainer, batch);
+    }
+
+    /** Fills every parameter gradient with zeros (NaN included), in a scope: fills allocate. */
+    private static void zeroGradients(Trainer trainer) {
+        for (Pair<String, Parameter> pair : trainer.getModel().getBlock().getParameters()) {
+            Parameter parameter = pair.getValue();
+            if (!parameter.requiresGradient() || !parameter.isInitialized()) {
+                continue;
+            }
+            NDArray weight = parameter.getArray();
+            if (!weight.hasGradient()) {
+                continue;
+            }
+            try (NDArray gradient = weight.getGradient();
+                    NDManager scope = weight.getManager().newSubManager()) {
+                scope.tempAttachAll(gradient);
+                gradient.set(new NDIndex("..."), 0);
+            }
+        }
+    }
+}

@@ -18,17 +18,20 @@ import org.apache.commons.math3.linear.RealMatrix;
  * <p>For \( A = Q \operatorname{diag}(\lambda) Q^\top \) (symmetrized first: \( (A + A^\top) / 2
  * \)):
  *
- * <p>\( \epsilon = \epsilon_{rel} \max(\lambda_{\max}, \cdot) \) (\( \epsilon_{rel} \) for a zero
- * matrix)<br>
+ * <p>\( \epsilon = \epsilon_{rel} \lambda_{\max} \) (\( \epsilon_{rel} \) for a matrix without a
+ * positive eigenvalue)<br>
  * \( X = Q \operatorname{diag}((\max(\lambda_i, 0) + \epsilon)^{-1/p}) Q^\top \)
  *
- * <p>Eigenvalues below zero, which a positive semi-definite matrix has only through rounding, are
- * raised to zero before the ridge is added (as Meta's Shampoo perturbs them), so the root is always
- * finite for finite input. The residual reported is evaluated exactly on the eigenvalues, \(
- * \sqrt{\frac{1}{n} \sum_i (\mu_i^p (\lambda_i + \epsilon) - 1)^2} \) with \( \mu_i \) the root's
- * eigenvalues: it is zero unless eigenvalues were raised, and does not include the rounding of the
- * decomposition itself (about \( \kappa \cdot 10^{-16} \)). A matrix with a non-finite entry, or
- * one the decomposition fails on, gets a root of NaN and residual NaN.
+ * <p>Eigenvalues below zero, which a positive semi-definite matrix has only through rounding (a
+ * statistic with an exact null vector, such as the output layer's \( \sum G G^\top \) under
+ * softmax cross-entropy, computes it as \( \pm u \lambda_{\max} \)), are raised to zero before the
+ * ridge is added, as Meta's Shampoo perturbs them: the method roots the nearest positive
+ * semi-definite matrix \( \hat A = Q \operatorname{diag}(\max(\lambda, 0)) Q^\top \), and the root
+ * is finite for any finite input. The residual reported is that of \( \hat A \), evaluated on the
+ * eigenvalues, \( \sqrt{\frac{1}{n} \sum_i (\mu_i^p (\max(\lambda_i, 0) + \epsilon) - 1)^2} \)
+ * with \( \mu_i \) the root's eigenvalues: rounding-level for a successful decomposition (it does
+ * not include the decomposition's own backward error, about \( n \cdot 10^{-16} \)), NaN for a
+ * matrix with a non-finite entry or one the decomposition fails on, whose root is NaN too.
  *
  * <p><b>Cost</b>: about 9n<sup>3</sup> flops per matrix in Java (tridiagonalization, implicit QL
  * with eigenvectors, and the product), plus copying the batch to the host and back.
@@ -80,9 +83,11 @@ public final class EigenInverseRoot implements InverseRootMethod {
     /**
      * One inverse root in float64.
      *
-     * @param root \( X = (A + \epsilon I)^{-1/p} \) (with negative eigenvalues raised to zero)
+     * @param root \( X = (\hat A + \epsilon I)^{-1/p} \), \( \hat A \) being A with negative
+     *     eigenvalues raised to zero
      * @param epsilon \( \epsilon \), the ridge used
-     * @param residual the residual evaluated on the eigenvalues (see the class documentation)
+     * @param residual the residual of \( \hat A \), evaluated on the eigenvalues (see the class
+     *     documentation)
      */
     public record Root(RealMatrix root, double epsilon, double residual) {}
 
@@ -119,7 +124,7 @@ public final class EigenInverseRoot implements InverseRootMethod {
         double sum = 0;
         for (int i = 0; i < n; i++) {
             mu[i] = Math.pow(Math.max(lambda[i], 0) + epsilon, -1.0 / p);
-            double error = Math.pow(mu[i], p) * (lambda[i] + epsilon) - 1;
+            double error = Math.pow(mu[i], p) * (Math.max(lambda[i], 0) + epsilon) - 1;
             sum += error * error;
         }
         double[][] v = q.getData();

@@ -1,0 +1,758 @@
+package io.github.so4j.optimizers;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import io.github.so4j.curvature.Workspace;
+import io.github.so4j.curvature.shampoo.BlockLayout;
+import io.github.so4j.curvature.shampoo.RootHealth;
+import io.github.so4j.curvature.shampoo.ShampooConfig;
+import io.github.so4j.curvature.shampoo.ShampooPreconditioner;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.StringJoiner;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The Shampoo optimizer: each matrix-shaped gradient preconditioned on both sides by inverse roots
+ * of its Kronecker statistics, with the step norm grafted from a first-order method.
+ *
+ * <p>Every step t, for each parameter with gradient g (see {@link ShampooPreconditioner} for the
+ * blocks and {@link Grafting} for the grafted step \( P_{graft} \)):
+ *
+ * <p>\( L \leftarrow \beta_2 L + w G G^\top \), \( R \leftarrow \beta_2 R + w G^\top G \) per block
+ * (every {@code statisticsFrequency} steps; roots recomputed every {@code preconditionFrequency}
+ * steps)<br>
+ * \( m \leftarrow \beta_1 m + (1 - \beta_1) g \), \( \hat m = m / (1 - \beta_1^t) \)<br>
+ * \( P_{sh} = \hat L^{-1/4} \hat m \hat R^{-1/4} \) per block, \( P =
+ * \frac{\|P_{graft}\|}{\|P_{sh}\| + 10^{-16}} P_{sh} \) per block (\( P = P_{graft} \) before
+ * {@code startPreconditioningStep} and for tensors of order &lt; 2)<br>
+ * \( P \leftarrow P + \omega w_t \) (decoupled weight decay)<br>
+ * \( M \leftarrow \mu M + P \), \( P \leftarrow P + \mu M \) (Nesterov) or \( P \leftarrow M \)
+ * (when \( \mu &gt; 0 \))<br>
+ * \( w_{t+1} = w_t - \eta_t P \)
+ *
+ * <p>This is the order of Meta's distributed Shampoo ({@code _compute_search_directions}): the
+ * statistics see the raw gradient, Shampoo and grafting precondition the filtered one, weight decay
+ * and momentum act on the grafted direction. A step whose new statistics are not finite (a NaN or
+ * infinite gradient, or products that overflow) is skipped before any state changes and counted in
+ * {@link #health()}; root failures are handled by the preconditioner's failure ladder and counted
+ * in {@link #rootHealth()}.
+ *
+ * <p>Defaults: Meta's distributed Shampoo ({@code facebookresearch/optimizers}, commit f606606,
+ * version 1.0.0): the constructor of {@code distributed_shampoo.py} for max_preconditioner_dim
+ * 1024, betas[0] = 0.9, start_preconditioning_step = precondition_frequency, bias correction on,
+ * decoupled weight decay 0, no momentum (its {@code ClassicMomentumConfig} is off unless given;
+ * when given, Nesterov defaults to off); its README's Adam-grafting recipe ("Example 4", replacing
+ * AdamW) for the learning rate 0.001 and Adam grafting with \( \beta_g = 0.999 \), \( \epsilon_g =
+ * 10^{-8} \). Departures, measured on the Fashion-MNIST MLP (see {@code docs/shampoo.md}): the
+ * statistics are running sums (\( \beta_2 = 1 \), Meta's constructor default; the README uses
+ * 0.999), the ridge is relative, \( 10^{-6} \lambda_{\max} \) (scalable Shampoo's; Meta's is an
+ * absolute 1e-12), and preconditionFrequency is 20 (Meta's constructor: 1; its README: 100).
+ *
+ * <p><b>Cost</b> per step, for an m x n parameter in blocks of r x c: about \( 2 m n (r + c) \)
+ * multiply-adds (statistics and direction) against O(mn) for Adam, plus, every {@code
+ * preconditionFrequency} steps, about 80 (r<sup>3</sup> + c<sup>3</sup>) per block for the roots
+ * (20 coupled Newton steps of 4 products). Memory: \( 2 (m r + n c) \) for statistics and roots,
+ * plus m, v and the momentum buffer of size mn each when used.
+ *
+ * @see <a href="https://arxiv.org/abs/1802.09568">paper</a>
+ * @see <a href="https://arxiv.org/abs/2309.06497">paper</a> (Meta's distributed Shampoo)
+ */
+public final class Shampoo extends SecondOrderOptimizer {
+
+    private static final Logger logger = LoggerFactory.getLogger(Shampoo.class);
+
+    /** Added to Shampoo's block norm before grafting divides by it (Meta's value). */
+    private static final double NORM_FLOOR = 1e-16;
+
+    private final ShampooConfig config;
+    private final float beta1;
+    private final Grafting grafting;
+    private final float graftingBeta2;
+    private final float graftingEpsilon;
+    private final int preconditionFrequency;
+    private final int startPreconditioningStep;
+    private final int statisticsFrequency;
+    private final float momentum;
+    private final boolean nesterov;
+    private final boolean biasCorrection;
+
+    private final Map<String, State> states = new HashMap<>();
+    private NDManager stateManager;
+    private long taken;
+    private boolean reported;
+
+    /** The state of one parameter. */
+    private static final class State implements AutoCloseable {
+        final NDArray firstMoment;
+        final NDArray secondMoment;
+        final NDArray velocity;
+        final ShampooPreconditioner preconditioner;
+
+        State(
+                NDArray firstMoment,
+                NDArray secondMoment,
+                NDArray velocity,
+                ShampooPreconditioner preconditioner) {
+            this.firstMoment = firstMoment;
+            this.secondMoment = secondMoment;
+            this.velocity = velocity;
+            this.preconditioner = preconditioner;
+        }
+
+        @Override
+        public void close() {
+            for (NDArray array : new NDArray[] {firstMoment, secondMoment, velocity}) {
+                if (array != null) {
+                    array.close();
+                }
+            }
+            if (preconditioner != null) {
+                preconditioner.close();
+            }
+        }
+    }
+
+    /** A parameter's contributions to the statistics, computed before any state changes. */
+    private record Contribution(
+            ParameterGradient parameter,
+            State state,
+            ShampooPreconditioner.Increments increments,
+            NDArray squares) {}
+
+    private Shampoo(Builder builder, ShampooConfig config) {
+        super(builder);
+        this.config = config;
+        this.beta1 = builder.beta1;
+        this.grafting = builder.grafting;
+        this.graftingBeta2 = builder.graftingBeta2;
+        this.graftingEpsilon = builder.graftingEpsilon;
+        this.preconditionFrequency = builder.preconditionFrequency;
+        this.startPreconditioningStep =
+                builder.startPreconditioningStep == -1
+                        ? builder.preconditionFrequency
+                        : builder.startPreconditioningStep;
+        this.statisticsFrequency = builder.statisticsFrequency;
+        this.momentum = builder.momentum;
+        this.nesterov = builder.nesterov;
+        this.biasCorrection = builder.biasCorrection;
+    }
+
+    /**
+     * Returns a builder with the defaults described in the class documentation.
+     *
+     * @return a new builder
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Returns {@code false}: the step checks its new statistics (which are not finite whenever a
+     * gradient is not) with one reduction per parameter and one host synchronisation, before it
+     * changes any state.
+     *
+     * @return {@code false}
+     */
+    @Override
+    protected boolean checksGradientsFirst() {
+        return false;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected Map<String, NDArray> computeStep(
+            List<ParameterGradient> parameters, NDManager owner) {
+        if (stateManager == null) {
+            stateManager = parameters.get(0).weight().getManager().newSubManager();
+        }
+        long t = taken + 1;
+        boolean statisticsStep = (t - 1) % statisticsFrequency == 0;
+        List<Contribution> contributions = new ArrayList<>(parameters.size());
+        NDList checks = new NDList();
+        for (ParameterGradient p : parameters) {
+            State state = states.computeIfAbsent(p.key(), k -> newState(p));
+            NDArray g = p.gradient();
+            ShampooPreconditioner.Increments increments = null;
+            if (state.preconditioner != null && statisticsStep) {
+                increments =
+                        state.preconditioner.increments(state.preconditioner.layout().toBlocks(g));
+                checks.add(increments.left().sum());
+                checks.add(increments.right().sum());
+            }
+            NDArray squares = grafting.keepsSquares() ? g.square() : null;
+            if (increments == null) {
+                checks.add(squares != null ? squares.sum() : g.sum());
+            }
+            contributions.add(new Contribution(p, state, increments, squares));
+        }
+        if (!finite(checks)) {
+            return null;
+        }
+        taken = t;
+        report();
+        for (Contribution c : contributions) {
+            commit(c, c.parameter().gradient());
+        }
+        boolean amortized =
+                (t % preconditionFrequency == 0 && t > startPreconditioningStep)
+                        || t == startPreconditioningStep;
+        if (amortized) {
+            for (Contribution c : contributions) {
+                if (c.state().preconditioner != null) {
+                    c.state().preconditioner.updateRoots();
+                }
+            }
+        }
+        Map<String, NDArray> directions = new HashMap<>();
+        for (Contribution c : contributions) {
+            directions.put(c.parameter().key(), direction(c, t, owner));
+        }
+        return directions;
+    }
+
+    private State newState(ParameterGradient p) {
+        NDArray weight = p.weight();
+        DataType type = p.gradient().getDataType();
+        NDArray first = beta1 > 0 ? stateManager.zeros(weight.getShape(), type) : null;
+        NDArray second =
+                grafting.keepsSquares() ? stateManager.zeros(weight.getShape(), type) : null;
+        NDArray velocity = momentum > 0 ? stateManager.zeros(weight.getShape(), type) : null;
+        ShampooPreconditioner preconditioner = null;
+        if (BlockLayout.preconditionable(weight.getShape())) {
+            preconditioner =
+                    new ShampooPreconditioner(
+                            stateManager, name(p), weight.getShape(), type, config);
+        }
+        return new State(first, second, velocity, preconditioner);
+    }
+
+    private static String name(ParameterGradient p) {
+        String name = p.weight().getName();
+        String id = p.id() != null ? p.id() : p.key();
+        return (name != null && !name.isEmpty() ? name + " " : "")
+                + id
+                + " "
+                + p.weight().getShape();
+    }
+
+    /** One reduction was taken per array; sums them and synchronises once. */
+    private static boolean finite(NDList sums) {
+        NDArray total = sums.size() == 1 ? sums.head() : NDArrays.stack(sums).sum();
+        return Double.isFinite(total.toType(DataType.FLOAT64, false).getDouble());
+    }
+
+    /** Adds the step's statistics and moments to the state (in place). */
+    private void commit(Contribution c, NDArray g) {
+        State s = c.state();
+        if (c.increments() != null) {
+            s.preconditioner.accumulate(c.increments());
+        }
+        if (grafting == Grafting.ADAM) {
+            s.secondMoment.muli(graftingBeta2).addi(c.squares().muli(1 - graftingBeta2));
+        } else if (grafting == Grafting.ADAGRAD) {
+            s.secondMoment.addi(c.squares());
+        }
+        if (s.firstMoment != null) {
+            s.firstMoment.muli(beta1).addi(g.mul(1 - beta1));
+        }
+    }
+
+    /** The step's direction of one parameter, a new array owned by {@code owner}. */
+    private NDArray direction(Contribution c, long t, NDManager owner) {
+        State s = c.state();
+        ParameterGradient p = c.parameter();
+        try (Workspace ws =
+                new Workspace(
+                        owner,
+                        s.firstMoment,
+                        s.secondMoment,
+                        s.velocity,
+                        p.weight(),
+                        p.gradient())) {
+            NDArray filtered = filtered(s, p.gradient(), t);
+            NDArray graft = graft(s, filtered, t);
+            NDArray d;
+            if (s.preconditioner != null && t >= startPreconditioningStep) {
+                BlockLayout layout = s.preconditioner.layout();
+                NDArray shampoo = s.preconditioner.precondition(layout.toBlocks(filtered));
+                if (grafting != Grafting.NONE) {
+                    NDArray graftNorms = layout.toBlocks(graft).norm(new int[] {1, 2}, true);
+                    NDArray shampooNorms = shampoo.norm(new int[] {1, 2}, true).addi(NORM_FLOOR);
+                    shampoo.muli(graftNorms.divi(shampooNorms));
+                }
+                d = layout.fromBlocks(shampoo);
+            } else {
+                d = graft;
+            }
+            float decay = weightDecay();
+            if (decay != 0) {
+                d = d.add(p.weight().mul(decay));
+            }
+            if (s.velocity != null) {
+                s.velocity.muli(momentum).addi(d);
+                d = nesterov ? d.add(s.velocity.mul(momentum)) : s.velocity.duplicate();
+            }
+            return ws.keep(d, owner);
+        }
+    }
+
+    /** \( \hat m \): a new array (never the state itself, since the base scales it in place). */
+    private NDArray filtered(State s, NDArray g, long t) {
+        if (s.firstMoment == null) {
+            return g.duplicate();
+        }
+        double correction = biasCorrection ? 1 - Math.pow(beta1, t) : 1;
+        return s.firstMoment.div(correction);
+    }
+
+    /** The grafted method's step on \( \hat m \); a new array, or {@code filtered} itself. */
+    private NDArray graft(State s, NDArray filtered, long t) {
+        switch (grafting) {
+            case ADAM:
+                double correction = 1 - Math.pow(graftingBeta2, t);
+                return filtered.div(s.secondMoment.div(correction).sqrt().addi(graftingEpsilon));
+            case ADAGRAD:
+                return filtered.div(s.secondMoment.sqrt().addi(graftingEpsilon));
+            default:
+                return filtered;
+        }
+    }
+
+    /** Logs, once, which parameters Shampoo preconditions and how. */
+    private void report() {
+        if (reported) {
+            return;
+        }
+        reported = true;
+        StringJoiner preconditioned = new StringJoiner("; ");
+        int graftedOnly = 0;
+        for (State s : states.values()) {
+            if (s.preconditioner != null) {
+                preconditioned.add(s.preconditioner.toString());
+            } else {
+                graftedOnly++;
+            }
+        }
+        logger.info(
+                "Shampoo preconditions {} tensors ({}); {} tensors of order < 2 take the {}"
+                        + " step only",
+                states.size() - graftedOnly,
+                preconditioned,
+                graftedOnly,
+                grafting);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected boolean parametersChanged(List<String> keys) {
+        boolean restarted = false;
+        List<String> stale = new ArrayList<>();
+        for (String key : states.keySet()) {
+            if (!keys.contains(key)) {
+                stale.add(key);
+            }
+        }
+        for (String key : stale) {
+            State state = states.remove(key);
+            restarted |= state.preconditioner != null;
+            state.close();
+        }
+        return restarted;
+    }
+
+    /**
+     * Returns what the amortized root computations of all current parameters have done.
+     *
+     * @return the summed counters
+     */
+    public RootHealth rootHealth() {
+        RootHealth total = RootHealth.EMPTY;
+        for (State s : states.values()) {
+            if (s.preconditioner != null) {
+                total = total.plus(s.preconditioner.health());
+            }
+        }
+        return total;
+    }
+
+    /**
+     * Returns the settings of the Kronecker statistics and their roots.
+     *
+     * @return the settings
+     */
+    public ShampooConfig getShampooConfig() {
+        return config;
+    }
+
+    /**
+     * Returns \( \beta_1 \).
+     *
+     * @return the gradient filter's factor
+     */
+    public float getBeta1() {
+        return beta1;
+    }
+
+    /**
+     * Returns the grafting method.
+     *
+     * @return the grafting method
+     */
+    public Grafting getGrafting() {
+        return grafting;
+    }
+
+    /**
+     * Returns the grafted Adam's \( \beta_g \).
+     *
+     * @return \( \beta_g \)
+     */
+    public float getGraftingBeta2() {
+        return graftingBeta2;
+    }
+
+    /**
+     * Returns the grafted method's \( \epsilon_g \).
+     *
+     * @return \( \epsilon_g \)
+     */
+    public float getGraftingEpsilon() {
+        return graftingEpsilon;
+    }
+
+    /**
+     * Returns how often the roots are recomputed.
+     *
+     * @return the precondition frequency in steps
+     */
+    public int getPreconditionFrequency() {
+        return preconditionFrequency;
+    }
+
+    /**
+     * Returns the first step that uses Shampoo's direction.
+     *
+     * @return the start step (resolved: never -1)
+     */
+    public int getStartPreconditioningStep() {
+        return startPreconditioningStep;
+    }
+
+    /**
+     * Returns how often the statistics are updated.
+     *
+     * @return the statistics frequency in steps
+     */
+    public int getStatisticsFrequency() {
+        return statisticsFrequency;
+    }
+
+    /**
+     * Returns \( \mu \).
+     *
+     * @return the momentum
+     */
+    public float getMomentum() {
+        return momentum;
+    }
+
+    /**
+     * Returns whether the momentum is Nesterov's.
+     *
+     * @return whether Nesterov momentum is used
+     */
+    public boolean isNesterov() {
+        return nesterov;
+    }
+
+    /**
+     * Returns whether the filtered gradient (and exponential statistics) are bias-corrected.
+     *
+     * @return whether bias correction is on
+     */
+    public boolean isBiasCorrection() {
+        return biasCorrection;
+    }
+
+    /** Builds {@link Shampoo}; every setting has the default described on {@link Shampoo}. */
+    public static final class Builder extends BaseBuilder<Builder> {
+
+        private int maxPreconditionerDim = ShampooConfig.DEFAULT.maxPreconditionerDim();
+        private double beta2 = ShampooConfig.DEFAULT.beta2();
+        private double epsilon = ShampooConfig.DEFAULT.relativeEpsilon();
+        private int leftRoot = ShampooConfig.DEFAULT.leftRoot();
+        private int rightRoot = ShampooConfig.DEFAULT.rightRoot();
+        private int hostRootMaxDim = ShampooConfig.DEFAULT.hostRootMaxDim();
+        private int maxConsecutiveFailures = ShampooConfig.DEFAULT.maxConsecutiveFailures();
+        private float beta1 = 0.9f;
+        private Grafting grafting = Grafting.ADAM;
+        private float graftingBeta2 = 0.999f;
+        private float graftingEpsilon = 1e-8f;
+        private int preconditionFrequency = 20;
+        private int startPreconditioningStep = -1;
+        private int statisticsFrequency = 1;
+        private float momentum;
+        private boolean nesterov;
+        private boolean biasCorrection = true;
+
+        Builder() {
+            super(1e-3f);
+        }
+
+        /** {@inheritDoc} */
+        @Override
+        protected Builder self() {
+            return this;
+        }
+
+        /**
+         * Sets B, the largest Kronecker factor; larger sides are split into blocks.
+         *
+         * @param maxPreconditionerDim B, at least 1; default 1024
+         * @return this {@code Builder}
+         */
+        public Builder optMaxPreconditionerDim(int maxPreconditionerDim) {
+            this.maxPreconditionerDim = maxPreconditionerDim;
+            return this;
+        }
+
+        /**
+         * Sets \( \beta_1 \), the factor of the gradient's exponential average (0 uses the raw
+         * gradient).
+         *
+         * @param beta1 \( \beta_1 \) in [0, 1); default 0.9
+         * @return this {@code Builder}
+         */
+        public Builder optBeta1(float beta1) {
+            this.beta1 = beta1;
+            return this;
+        }
+
+        /**
+         * Sets \( \beta_2 \) of the Kronecker statistics: 1 keeps running sums, below 1 exponential
+         * averages.
+         *
+         * @param beta2 \( \beta_2 \) in (0, 1]; default 1
+         * @return this {@code Builder}
+         */
+        public Builder optBeta2(double beta2) {
+            this.beta2 = beta2;
+            return this;
+        }
+
+        /**
+         * Sets the relative ridge: \( \epsilon \lambda_{\max} \) is added to each factor before its
+         * root is taken.
+         *
+         * @param epsilon \( \epsilon \), positive and finite; default 1e-6
+         * @return this {@code Builder}
+         */
+        public Builder optEpsilon(double epsilon) {
+            this.epsilon = epsilon;
+            return this;
+        }
+
+        /**
+         * Sets the roots of the two factors, \( L^{-1/p_L} G R^{-1/p_R} \): (4, 4) is Shampoo, (2,
+         * 2) "Shampoo squared".
+         *
+         * @param left \( p_L \), at least 1; default 4
+         * @param right \( p_R \), at least 1; default 4
+         * @return this {@code Builder}
+         */
+        public Builder optInverseRoots(int left, int right) {
+            this.leftRoot = left;
+            this.rightRoot = right;
+            return this;
+        }
+
+        /**
+         * Sets the largest factor whose root is computed by a host eigendecomposition rather than
+         * the device iteration.
+         *
+         * @param hostRootMaxDim non-negative; default 32
+         * @return this {@code Builder}
+         */
+        public Builder optHostRootMaxDim(int hostRootMaxDim) {
+            this.hostRootMaxDim = hostRootMaxDim;
+            return this;
+        }
+
+        /**
+         * Sets how many root computations in a row may fail before the optimizer throws.
+         *
+         * @param maxConsecutiveFailures non-negative; default 3
+         * @return this {@code Builder}
+         */
+        public Builder optMaxConsecutiveFailures(int maxConsecutiveFailures) {
+            this.maxConsecutiveFailures = maxConsecutiveFailures;
+            return this;
+        }
+
+        /**
+         * Sets the grafting method.
+         *
+         * @param grafting ADAM (default), ADAGRAD, SGD or NONE
+         * @return this {@code Builder}
+         */
+        public Builder optGrafting(Grafting grafting) {
+            this.grafting = grafting;
+            return this;
+        }
+
+        /**
+         * Sets the grafted Adam's second-moment factor \( \beta_g \) (ADAM grafting only).
+         *
+         * @param graftingBeta2 \( \beta_g \) in [0, 1); default 0.999
+         * @return this {@code Builder}
+         */
+        public Builder optGraftingBeta2(float graftingBeta2) {
+            this.graftingBeta2 = graftingBeta2;
+            return this;
+        }
+
+        /**
+         * Sets the grafted method's \( \epsilon_g \) (ADAM and ADAGRAD grafting).
+         *
+         * @param graftingEpsilon \( \epsilon_g \), positive and finite; default 1e-8
+         * @return this {@code Builder}
+         */
+        public Builder optGraftingEpsilon(float graftingEpsilon) {
+            this.graftingEpsilon = graftingEpsilon;
+            return this;
+        }
+
+        /**
+         * Sets how often the inverse roots are recomputed.
+         *
+         * @param preconditionFrequency in steps, at least 1; default 20
+         * @return this {@code Builder}
+         */
+        public Builder optPreconditionFrequency(int preconditionFrequency) {
+            this.preconditionFrequency = preconditionFrequency;
+            return this;
+        }
+
+        /**
+         * Sets the first step that uses Shampoo's direction; earlier steps use the grafting method
+         * alone (with the statistics still accumulating).
+         *
+         * @param startPreconditioningStep at least preconditionFrequency, or -1 for
+         *     preconditionFrequency (the default)
+         * @return this {@code Builder}
+         */
+        public Builder optStartPreconditioningStep(int startPreconditioningStep) {
+            this.startPreconditioningStep = startPreconditioningStep;
+            return this;
+        }
+
+        /**
+         * Sets how often the Kronecker statistics are updated (1: every step).
+         *
+         * @param statisticsFrequency in steps, at least 1; default 1
+         * @return this {@code Builder}
+         */
+        public Builder optStatisticsFrequency(int statisticsFrequency) {
+            this.statisticsFrequency = statisticsFrequency;
+            return this;
+        }
+
+        /**
+         * Sets the momentum \( \mu \) applied to the grafted direction (0: none).
+         *
+         * @param momentum \( \mu \) in [0, 1); default 0
+         * @return this {@code Builder}
+         */
+        public Builder optMomentum(float momentum) {
+            this.momentum = momentum;
+            return this;
+        }
+
+        /**
+         * Sets whether the momentum is Nesterov's.
+         *
+         * @param nesterov whether to use Nesterov momentum; default false
+         * @return this {@code Builder}
+         */
+        public Builder optNesterov(boolean nesterov) {
+            this.nesterov = nesterov;
+            return this;
+        }
+
+        /**
+         * Sets whether \( \hat m \) and exponential statistics are bias-corrected.
+         *
+         * @param biasCorrection whether to bias-correct; default true
+         * @return this {@code Builder}
+         */
+        public Builder optBiasCorrection(boolean biasCorrection) {
+            this.biasCorrection = biasCorrection;
+            return this;
+        }
+
+        /**
+         * Builds the optimizer.
+         *
+         * @return the optimizer
+         * @throws IllegalArgumentException naming the setting and its value if one is invalid
+         */
+        public Shampoo build() {
+            ShampooConfig config =
+                    new ShampooConfig(
+                            maxPreconditionerDim,
+                            beta2,
+                            biasCorrection,
+                            epsilon,
+                            leftRoot,
+                            rightRoot,
+                            hostRootMaxDim,
+                            ShampooConfig.DEFAULT.acceptableResidual(),
+                            maxConsecutiveFailures,
+                            ShampooConfig.DEFAULT.newtonMaxIterations(),
+                            ShampooConfig.DEFAULT.newtonTolerance());
+            if (!(beta1 >= 0 && beta1 < 1)) {
+                throw new IllegalArgumentException("beta1 must be in [0, 1), but was " + beta1);
+            }
+            if (grafting == null) {
+                throw new IllegalArgumentException("grafting must not be null");
+            }
+            if (!(graftingBeta2 >= 0 && graftingBeta2 < 1)) {
+                throw new IllegalArgumentException(
+                        "graftingBeta2 must be in [0, 1), but was " + graftingBeta2);
+            }
+            if (!(graftingEpsilon > 0) || Float.isInfinite(graftingEpsilon)) {
+                throw new IllegalArgumentException(
+                        "graftingEpsilon must be positive and finite, but was " + graftingEpsilon);
+            }
+            if (preconditionFrequency < 1) {
+                throw new IllegalArgumentException(
+                        "preconditionFrequency must be at least 1, but was "
+                                + preconditionFrequency);
+            }
+            if (startPreconditioningStep != -1
+                    && startPreconditioningStep < preconditionFrequency) {
+                throw new IllegalArgumentException(
+                        "startPreconditioningStep must be -1 or at least preconditionFrequency ("
+                                + preconditionFrequency
+                                + "), but was "
+                                + startPreconditioningStep);
+            }
+            if (statisticsFrequency < 1) {
+                throw new IllegalArgumentException(
+                        "statisticsFrequency must be at least 1, but was " + statisticsFrequency);
+            }
+            if (!(momentum >= 0 && momentum < 1)) {
+                throw new IllegalArgumentException(
+                        "momentum must be in [0, 1), but was " + momentum);
+            }
+            return new Shampoo(this, config);
+        }
+    }
+}

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import io.github.so4j.curvature.Workspace;
 import io.github.so4j.curvature.shampoo.BlockLayout;
 import io.github.so4j.curvature.shampoo.RootHealth;
@@ -119,10 +120,16 @@ public final class Shampoo extends SecondOrderOptimizer {
         }
     }
 
-    /** A parameter's contributions to the statistics, computed before any state changes. */
+    /**
+     * A parameter's contributions to the statistics, computed before any state changes. The working
+     * layout is the preconditioner's blocks for a preconditioned tensor (its moments are kept in
+     * blocks too, so that the grafted norms come per block without another copy), the tensor's own
+     * shape otherwise.
+     */
     private record Contribution(
             ParameterGradient parameter,
             State state,
+            NDArray gradient,
             ShampooPreconditioner.Increments increments,
             NDArray squares) {}
 
@@ -178,11 +185,14 @@ public final class Shampoo extends SecondOrderOptimizer {
         NDList checks = new NDList();
         for (ParameterGradient p : parameters) {
             State state = states.computeIfAbsent(p.key(), k -> newState(p));
-            NDArray g = p.gradient();
+            ShampooPreconditioner preconditioner = state.preconditioner;
+            NDArray g =
+                    preconditioner == null
+                            ? p.gradient()
+                            : preconditioner.layout().toBlocks(p.gradient());
             ShampooPreconditioner.Increments increments = null;
-            if (state.preconditioner != null && statisticsStep) {
-                increments =
-                        state.preconditioner.increments(state.preconditioner.layout().toBlocks(g));
+            if (preconditioner != null && statisticsStep) {
+                increments = preconditioner.increments(g);
                 checks.add(increments.left().sum());
                 checks.add(increments.right().sum());
             }
@@ -190,7 +200,7 @@ public final class Shampoo extends SecondOrderOptimizer {
             if (increments == null) {
                 checks.add(squares != null ? squares.sum() : g.sum());
             }
-            contributions.add(new Contribution(p, state, increments, squares));
+            contributions.add(new Contribution(p, state, g, increments, squares));
         }
         if (!finite(checks)) {
             return null;
@@ -198,7 +208,7 @@ public final class Shampoo extends SecondOrderOptimizer {
         taken = t;
         report();
         for (Contribution c : contributions) {
-            commit(c, c.parameter().gradient());
+            commit(c);
         }
         boolean amortized =
                 (t % preconditionFrequency == 0 && t > startPreconditioningStep)
@@ -220,16 +230,19 @@ public final class Shampoo extends SecondOrderOptimizer {
     private State newState(ParameterGradient p) {
         NDArray weight = p.weight();
         DataType type = p.gradient().getDataType();
-        NDArray first = beta1 > 0 ? stateManager.zeros(weight.getShape(), type) : null;
-        NDArray second =
-                grafting.keepsSquares() ? stateManager.zeros(weight.getShape(), type) : null;
-        NDArray velocity = momentum > 0 ? stateManager.zeros(weight.getShape(), type) : null;
         ShampooPreconditioner preconditioner = null;
+        Shape working = weight.getShape();
         if (BlockLayout.preconditionable(weight.getShape())) {
             preconditioner =
                     new ShampooPreconditioner(
                             stateManager, name(p), weight.getShape(), type, config);
+            BlockLayout layout = preconditioner.layout();
+            working =
+                    new Shape(layout.blockCount(), layout.rowBlockSize(), layout.columnBlockSize());
         }
+        NDArray first = beta1 > 0 ? stateManager.zeros(working, type) : null;
+        NDArray second = grafting.keepsSquares() ? stateManager.zeros(working, type) : null;
+        NDArray velocity = momentum > 0 ? stateManager.zeros(weight.getShape(), type) : null;
         return new State(first, second, velocity, preconditioner);
     }
 
@@ -249,7 +262,7 @@ public final class Shampoo extends SecondOrderOptimizer {
     }
 
     /** Adds the step's statistics and moments to the state (in place). */
-    private void commit(Contribution c, NDArray g) {
+    private void commit(Contribution c) {
         State s = c.state();
         if (c.increments() != null) {
             s.preconditioner.accumulate(c.increments());
@@ -260,7 +273,7 @@ public final class Shampoo extends SecondOrderOptimizer {
             s.secondMoment.addi(c.squares());
         }
         if (s.firstMoment != null) {
-            s.firstMoment.muli(beta1).addi(g.mul(1 - beta1));
+            s.firstMoment.muli(beta1).addi(c.gradient().mul(1 - beta1));
         }
     }
 
@@ -275,21 +288,22 @@ public final class Shampoo extends SecondOrderOptimizer {
                         s.secondMoment,
                         s.velocity,
                         p.weight(),
-                        p.gradient())) {
-            NDArray filtered = filtered(s, p.gradient(), t);
+                        c.gradient())) {
+            NDArray filtered = filtered(s, c.gradient(), t);
             NDArray graft = graft(s, filtered, t);
             NDArray d;
-            if (s.preconditioner != null && t >= startPreconditioningStep) {
-                BlockLayout layout = s.preconditioner.layout();
-                NDArray shampoo = s.preconditioner.precondition(layout.toBlocks(filtered));
+            if (s.preconditioner == null) {
+                d = graft;
+            } else if (t < startPreconditioningStep) {
+                d = s.preconditioner.layout().fromBlocks(graft);
+            } else {
+                NDArray shampoo = s.preconditioner.precondition(filtered);
                 if (grafting != Grafting.NONE) {
-                    NDArray graftNorms = layout.toBlocks(graft).norm(new int[] {1, 2}, true);
+                    NDArray graftNorms = graft.norm(new int[] {1, 2}, true);
                     NDArray shampooNorms = shampoo.norm(new int[] {1, 2}, true).addi(NORM_FLOOR);
                     shampoo.muli(graftNorms.divi(shampooNorms));
                 }
-                d = layout.fromBlocks(shampoo);
-            } else {
-                d = graft;
+                d = s.preconditioner.layout().fromBlocks(shampoo);
             }
             float decay = weightDecay();
             if (decay != 0) {

@@ -99,17 +99,19 @@ class ShampooTest {
 
     /**
      * Full Shampoo (exponential statistics with bias correction, roots every 2 steps from step 2,
-     * Adam grafting, Nesterov momentum, decoupled weight decay) against a dense reference: L, R and
+     * Adam grafting or none, momentum, decoupled weight decay) against a dense reference: L, R and
      * their roots formed and decomposed by Commons Math in double precision, with the same order of
-     * operations as Meta's implementation. 12 steps in float64.
+     * operations as Meta's implementation. 12 steps in float64. Without grafting the bias
+     * correction of the statistics sets the step's scale, so the second case checks it too.
      *
      * <p>Tolerance: the roots agree within \( (\kappa / p) \gamma_n \) (\( \kappa \le 10^6 + 1 \),
      * n &le; 5: about 1.4e-10), each direction within about twice that times \( \sqrt{n} \); over
      * 12 steps of a contracting update the weights then agree to about 1e-8 relative.
      */
-    @ParameterizedTest(name = "statistics every {0} steps, nesterov={1}")
-    @CsvSource({"1, true", "2, false"})
-    void fullShampooReproducesTheDenseReference(int statisticsFrequency, boolean nesterov) {
+    @ParameterizedTest(name = "statistics every {0} steps, nesterov={1}, grafting {2}")
+    @CsvSource({"1, true, ADAM", "2, false, NONE"})
+    void fullShampooReproducesTheDenseReference(
+            int statisticsFrequency, boolean nesterov, Grafting grafting) {
         float lr = 0.02f;
         float beta1 = 0.9f;
         double beta2 = 0.99;
@@ -125,6 +127,7 @@ class ShampooTest {
                         .optBeta1(beta1)
                         .optBeta2(beta2)
                         .optEpsilon(epsilon)
+                        .optGrafting(grafting)
                         .optGraftingBeta2(graftBeta2)
                         .optGraftingEpsilon(graftEpsilon)
                         .optPreconditionFrequency(frequency)
@@ -172,7 +175,10 @@ class ShampooTest {
                     m[i] = beta1 * m[i] + (1 - (double) beta1) * g[i];
                     mHat[i] = m[i] / (1 - Math.pow(beta1, t));
                     double vHat = v[i] / (1 - Math.pow(graftBeta2, t));
-                    graft[i] = mHat[i] / (Math.sqrt(vHat) + graftEpsilon);
+                    graft[i] =
+                            grafting == Grafting.NONE
+                                    ? mHat[i]
+                                    : mHat[i] / (Math.sqrt(vHat) + graftEpsilon);
                 }
                 if (t % frequency == 0) {
                     double correction = 1 - Math.pow(beta2, updates);
@@ -189,8 +195,10 @@ class ShampooTest {
                                         .multiply(matrix(mHat, MATRICES[k]))
                                         .multiply(rightRoot[k]);
                         double ratio =
-                                matrix(graft, MATRICES[k]).getFrobeniusNorm()
-                                        / (p.getFrobeniusNorm() + 1e-16);
+                                grafting == Grafting.NONE
+                                        ? 1
+                                        : matrix(graft, MATRICES[k]).getFrobeniusNorm()
+                                                / (p.getFrobeniusNorm() + 1e-16);
                         put(d, MATRICES[k], p.scalarMultiply(ratio));
                     }
                 }

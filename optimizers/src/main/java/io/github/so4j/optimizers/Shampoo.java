@@ -52,15 +52,20 @@ import org.slf4j.LoggerFactory;
  * when given, Nesterov defaults to off); its README's Adam-grafting recipe ("Example 4", replacing
  * AdamW) for the learning rate 0.001 and Adam grafting with \( \beta_g = 0.999 \), \( \epsilon_g =
  * 10^{-8} \). Departures, measured on the Fashion-MNIST MLP (see {@code docs/shampoo.md}): the
- * statistics are running sums (\( \beta_2 = 1 \), Meta's constructor default; the README uses
- * 0.999), the ridge is relative, \( 10^{-6} \lambda_{\max} \) (scalable Shampoo's; Meta's is an
- * absolute 1e-12), and preconditionFrequency is 20 (Meta's constructor: 1; its README: 100).
+ * statistics are running sums (\( \beta_2 = 1 \), Meta's constructor default; the README's 0.999
+ * did no better); the ridge is relative, \( 10^{-4} \lambda_{\max} \) (the issue asks for a
+ * relative ridge, which Meta's absolute 1e-12 is not; scalable Shampoo uses 1e-6, but 1e-4
+ * converged as well, needs about 14 Newton steps instead of 20, and stays clear of the float32
+ * rounding of long sums, which perturbs eigenvalues by about \( 10^{-6} \lambda_{\max} \)); and
+ * preconditionFrequency is 50 (Meta's constructor: 1, its README: 100): of 20, 50 and 100, the
+ * largest that met the MLP's one-epoch target at both block sizes tried. maxPreconditionerDim stays
+ * Meta's 1024, which is slow on the MLP's 784-wide layer; docs/shampoo.md recommends 64 there.
  *
  * <p><b>Cost</b> per step, for an m x n parameter in blocks of r x c: about \( 2 m n (r + c) \)
  * multiply-adds (statistics and direction) against O(mn) for Adam, plus, every {@code
  * preconditionFrequency} steps, about 80 (r<sup>3</sup> + c<sup>3</sup>) per block for the roots
- * (20 coupled Newton steps of 4 products). Memory: \( 2 (m r + n c) \) for statistics and roots,
- * plus m, v and the momentum buffer of size mn each when used.
+ * (about 14 coupled Newton steps of 4 products at the default ridge, 20 at 1e-6). Memory: \( 2 (m r
+ * + n c) \) for statistics and roots, plus m, v and the momentum buffer of size mn each when used.
  *
  * @see <a href="https://arxiv.org/abs/1802.09568">paper</a>
  * @see <a href="https://arxiv.org/abs/2309.06497">paper</a> (Meta's distributed Shampoo)
@@ -267,13 +272,14 @@ public final class Shampoo extends SecondOrderOptimizer {
         if (c.increments() != null) {
             s.preconditioner.accumulate(c.increments());
         }
+        // Adam's moments are kept divided by (1 - beta): m' = beta m' + g, one operation fewer
         if (grafting == Grafting.ADAM) {
-            s.secondMoment.muli(graftingBeta2).addi(c.squares().muli(1 - graftingBeta2));
+            s.secondMoment.muli(graftingBeta2).addi(c.squares());
         } else if (grafting == Grafting.ADAGRAD) {
             s.secondMoment.addi(c.squares());
         }
         if (s.firstMoment != null) {
-            s.firstMoment.muli(beta1).addi(c.gradient().mul(1 - beta1));
+            s.firstMoment.muli(beta1).addi(c.gradient());
         }
     }
 
@@ -289,12 +295,16 @@ public final class Shampoo extends SecondOrderOptimizer {
                         s.velocity,
                         p.weight(),
                         c.gradient())) {
-            NDArray filtered = filtered(s, c.gradient(), t);
-            NDArray graft = graft(s, filtered, t);
+            boolean preconditioned = s.preconditioner != null && t >= startPreconditioningStep;
+            NDArray filtered =
+                    preconditioned || !grafting.keepsSquares()
+                            ? filtered(s, c.gradient(), t)
+                            : null;
+            NDArray graft = graft(s, c.gradient(), filtered, t);
             NDArray d;
             if (s.preconditioner == null) {
                 d = graft;
-            } else if (t < startPreconditioningStep) {
+            } else if (!preconditioned) {
                 d = s.preconditioner.layout().fromBlocks(graft);
             } else {
                 NDArray shampoo = s.preconditioner.precondition(filtered);
@@ -317,23 +327,37 @@ public final class Shampoo extends SecondOrderOptimizer {
         }
     }
 
-    /** \( \hat m \): a new array (never the state itself, since the base scales it in place). */
-    private NDArray filtered(State s, NDArray g, long t) {
-        if (s.firstMoment == null) {
-            return g.duplicate();
+    /**
+     * The factor a with \( \hat m = a m' \), m' being the stored \( m / (1 - \beta_1) \) (or the
+     * gradient itself when \( \beta_1 = 0 \)).
+     */
+    private double filterScale(long t) {
+        if (beta1 == 0) {
+            return 1;
         }
-        double correction = biasCorrection ? 1 - Math.pow(beta1, t) : 1;
-        return s.firstMoment.div(correction);
+        return (1 - beta1) / (biasCorrection ? 1 - Math.pow(beta1, t) : 1);
     }
 
-    /** The grafted method's step on \( \hat m \); a new array, or {@code filtered} itself. */
-    private NDArray graft(State s, NDArray filtered, long t) {
+    /** \( \hat m \): a new array (never the state itself, since the base scales it in place). */
+    private NDArray filtered(State s, NDArray g, long t) {
+        return (s.firstMoment != null ? s.firstMoment : g).mul(filterScale(t));
+    }
+
+    /**
+     * The grafted method's step on \( \hat m \), a new array or {@code filtered} itself. For Adam,
+     * with \( \hat m = a m' \) and \( \hat v = b v' \): \( \hat m / (\sqrt{\hat v} + \epsilon) = (a
+     * / \sqrt b) m' / (\sqrt{v'} + \epsilon / \sqrt b) \), four operations.
+     */
+    private NDArray graft(State s, NDArray g, NDArray filtered, long t) {
+        NDArray source = s.firstMoment != null ? s.firstMoment : g;
+        double a = filterScale(t);
         switch (grafting) {
             case ADAM:
-                double correction = 1 - Math.pow(graftingBeta2, t);
-                return filtered.div(s.secondMoment.div(correction).sqrt().addi(graftingEpsilon));
+                double rootB = Math.sqrt((1 - graftingBeta2) / (1 - Math.pow(graftingBeta2, t)));
+                NDArray denominator = s.secondMoment.sqrt().addi(graftingEpsilon / rootB);
+                return source.mul(a / rootB).divi(denominator);
             case ADAGRAD:
-                return filtered.div(s.secondMoment.sqrt().addi(graftingEpsilon));
+                return source.mul(a).divi(s.secondMoment.sqrt().addi(graftingEpsilon));
             default:
                 return filtered;
         }
@@ -509,7 +533,7 @@ public final class Shampoo extends SecondOrderOptimizer {
         private Grafting grafting = Grafting.ADAM;
         private float graftingBeta2 = 0.999f;
         private float graftingEpsilon = 1e-8f;
-        private int preconditionFrequency = 20;
+        private int preconditionFrequency = 50;
         private int startPreconditioningStep = -1;
         private int statisticsFrequency = 1;
         private float momentum;
@@ -565,7 +589,7 @@ public final class Shampoo extends SecondOrderOptimizer {
          * Sets the relative ridge: \( \epsilon \lambda_{\max} \) is added to each factor before its
          * root is taken.
          *
-         * @param epsilon \( \epsilon \), positive and finite; default 1e-6
+         * @param epsilon \( \epsilon \), positive and finite; default 1e-4
          * @return this {@code Builder}
          */
         public Builder optEpsilon(double epsilon) {
@@ -588,10 +612,11 @@ public final class Shampoo extends SecondOrderOptimizer {
         }
 
         /**
-         * Sets the largest factor whose root is computed by a host eigendecomposition rather than
-         * the device iteration.
+         * Sets the size of the largest single factor whose root is computed by a host
+         * eigendecomposition rather than the device iteration (a batch of b blocks' factors of size
+         * n goes to the host when \( b n^3 \le \) hostRootMaxDim<sup>3</sup>).
          *
-         * @param hostRootMaxDim non-negative; default 32
+         * @param hostRootMaxDim non-negative; default 64
          * @return this {@code Builder}
          */
         public Builder optHostRootMaxDim(int hostRootMaxDim) {
@@ -646,7 +671,7 @@ public final class Shampoo extends SecondOrderOptimizer {
         /**
          * Sets how often the inverse roots are recomputed.
          *
-         * @param preconditionFrequency in steps, at least 1; default 20
+         * @param preconditionFrequency in steps, at least 1; default 50
          * @return this {@code Builder}
          */
         public Builder optPreconditionFrequency(int preconditionFrequency) {

@@ -468,7 +468,7 @@ class ShampooTest {
                 "preconditionFrequency must be at least 1, but was 0",
                 () -> Shampoo.builder().optPreconditionFrequency(0).build());
         assertMessage(
-                "startPreconditioningStep must be -1 or at least preconditionFrequency (20), but"
+                "startPreconditioningStep must be -1 or at least preconditionFrequency (50), but"
                         + " was 5",
                 () -> Shampoo.builder().optStartPreconditioningStep(5).build());
         assertMessage(
@@ -494,15 +494,15 @@ class ShampooTest {
         assertEquals(1e-3f, shampoo.getLearningRateTracker().getNewValue("any", 0));
         assertEquals(0.9f, shampoo.getBeta1());
         assertEquals(1.0, shampoo.getShampooConfig().beta2());
-        assertEquals(1e-6, shampoo.getShampooConfig().relativeEpsilon());
+        assertEquals(1e-4, shampoo.getShampooConfig().relativeEpsilon());
         assertEquals(1024, shampoo.getShampooConfig().maxPreconditionerDim());
         assertEquals(4, shampoo.getShampooConfig().leftRoot());
         assertEquals(4, shampoo.getShampooConfig().rightRoot());
         assertEquals(Grafting.ADAM, shampoo.getGrafting());
         assertEquals(0.999f, shampoo.getGraftingBeta2());
         assertEquals(1e-8f, shampoo.getGraftingEpsilon());
-        assertEquals(20, shampoo.getPreconditionFrequency());
-        assertEquals(20, shampoo.getStartPreconditioningStep());
+        assertEquals(50, shampoo.getPreconditionFrequency());
+        assertEquals(50, shampoo.getStartPreconditioningStep());
         assertEquals(1, shampoo.getStatisticsFrequency());
         assertEquals(0f, shampoo.getMomentum());
         assertEquals(false, shampoo.isNesterov());

@@ -23,15 +23,15 @@ import org.apache.commons.math3.linear.RealMatrix;
  * \( X = Q \operatorname{diag}((\max(\lambda_i, 0) + \epsilon)^{-1/p}) Q^\top \)
  *
  * <p>Eigenvalues below zero, which a positive semi-definite matrix has only through rounding (a
- * statistic with an exact null vector, such as the output layer's \( \sum G G^\top \) under
- * softmax cross-entropy, computes it as \( \pm u \lambda_{\max} \)), are raised to zero before the
- * ridge is added, as Meta's Shampoo perturbs them: the method roots the nearest positive
- * semi-definite matrix \( \hat A = Q \operatorname{diag}(\max(\lambda, 0)) Q^\top \), and the root
- * is finite for any finite input. The residual reported is that of \( \hat A \), evaluated on the
- * eigenvalues, \( \sqrt{\frac{1}{n} \sum_i (\mu_i^p (\max(\lambda_i, 0) + \epsilon) - 1)^2} \)
- * with \( \mu_i \) the root's eigenvalues: rounding-level for a successful decomposition (it does
- * not include the decomposition's own backward error, about \( n \cdot 10^{-16} \)), NaN for a
- * matrix with a non-finite entry or one the decomposition fails on, whose root is NaN too.
+ * statistic with an exact null vector, such as the output layer's \( \sum G G^\top \) under softmax
+ * cross-entropy, computes it as \( \pm u \lambda_{\max} \)), are raised to zero before the ridge is
+ * added, as Meta's Shampoo perturbs them: the method roots the nearest positive semi-definite
+ * matrix \( \hat A = Q \operatorname{diag}(\max(\lambda, 0)) Q^\top \), and the root is finite for
+ * any finite input. The residual reported is that of \( \hat A \), evaluated on the eigenvalues, \(
+ * \sqrt{\frac{1}{n} \sum_i (\mu_i^p (\max(\lambda_i, 0) + \epsilon) - 1)^2} \) with \( \mu_i \) the
+ * root's eigenvalues: rounding-level for a successful decomposition (it does not include the
+ * decomposition's own backward error, about \( n \cdot 10^{-16} \)), NaN for a matrix with a
+ * non-finite entry or one the decomposition fails on, whose root is NaN too.
  *
  * <p><b>Cost</b>: about 9n<sup>3</sup> flops per matrix in Java (tridiagonalization, implicit QL
  * with eigenvectors, and the product), plus copying the batch to the host and back.

@@ -17,14 +17,17 @@ import io.github.so4j.curvature.linalg.CoupledNewtonInverseRoot;
  * @param biasCorrection whether exponential averages are divided by \( 1 - \beta_2^t \) before
  *     their roots are taken (Meta: true; no effect for running sums)
  * @param relativeEpsilon \( \epsilon_{rel} \): the ridge added before a root is \( \epsilon_{rel}
- *     \lambda_{\max} \) (scalable Shampoo's relative ridge; default 1e-6, its {@code
- *     matrix_epsilon})
+ *     \lambda_{\max} \) (default 1e-4; scalable Shampoo's relative ridge, its {@code
+ *     matrix_epsilon}, is 1e-6: see {@code Shampoo} for why 1e-4)
  * @param leftRoot p for the left factor, whose root is \( L^{-1/p} \) (default 4: the exponent -1/4
  *     of a 2-D tensor; 2 gives the "Shampoo squared" exponent -1/2)
  * @param rightRoot p for the right factor, \( R^{-1/p} \) (default 4)
- * @param hostRootMaxDim factors of at most this size get their roots from a host eigendecomposition
- *     instead of the device iteration (default 32: below it the iteration's per-operation overhead
- *     exceeds the host's work)
+ * @param hostRootMaxDim the size of the largest single factor whose root is computed by a host
+ *     eigendecomposition instead of the device iteration; a batch of b factors of size n goes to
+ *     the host when \( b n^3 \le \) hostRootMaxDim<sup>3</sup> (default 64: one inverse root of a
+ *     Shampoo-like 64 x 64 statistic took 1.3 ms on the host against 2.8 ms on the device, where 20
+ *     Newton steps cost more in per-operation overhead than in arithmetic; at 128, 9.4 against 4.9
+ *     ms; {@code BenchmarkInverseRoot}, 2-core CPU)
  * @param acceptableResidual the largest root residual (see {@link
  *     io.github.so4j.curvature.linalg.InverseRootResidual}) accepted before the next rung of the
  *     failure ladder is tried (default 1e-2; converged float32 roots reach about 1e-7)
@@ -53,10 +56,10 @@ public record ShampooConfig(
                     1024,
                     1.0,
                     true,
-                    1e-6,
+                    1e-4,
                     4,
                     4,
-                    32,
+                    64,
                     1e-2,
                     3,
                     CoupledNewtonInverseRoot.DEFAULT_MAX_ITERATIONS,

@@ -36,14 +36,15 @@ import org.slf4j.LoggerFactory;
  * <p>(the paper's \( L^{-1/4} G R^{-1/4} \) for \( p_L = p_R = 4 \); \( p = 2 \) on both sides is
  * "Shampoo squared"). Before the first root computation the roots are identities.
  *
- * <p>Failure ladder of a root computation, per factor matrix: factors of at most {@code
- * hostRootMaxDim} go to the host eigendecomposition directly, larger ones to the coupled Newton
- * iteration in the statistics' dtype. A root whose residual exceeds {@code acceptableResidual} (or
- * is not finite) is recomputed in float64 on the device (for float32 statistics), then on the host;
- * if that fails too, the previous root is kept and the failure counted. After more than {@code
- * maxConsecutiveFailures} computations in a row with a failure, {@link #updateRoots()} throws. Each
- * rung is counted in {@link #health()} and logged at WARN the first time it happens for this
- * preconditioner.
+ * <p>Failure ladder of a root computation, per factor matrix: a batch of b factors of size n goes
+ * to the host eigendecomposition directly when its work is at most that of one factor of size
+ * {@code hostRootMaxDim} (\( b n^3 \le \) hostRootMaxDim<sup>3</sup>), otherwise to the coupled
+ * Newton iteration in the statistics' dtype. A root whose residual exceeds {@code
+ * acceptableResidual} (or is not finite) is recomputed in float64 on the device (for float32
+ * statistics), then on the host; if that fails too, the previous root is kept and the failure
+ * counted. After more than {@code maxConsecutiveFailures} computations in a row with a failure,
+ * {@link #updateRoots()} throws. Each rung is counted in {@link #health()} and logged at WARN the
+ * first time it happens for this preconditioner.
  *
  * <p><b>Cost</b> for an m x n tensor in blocks of r x c: statistics \( m n (r + c) \) multiply-adds
  * per update, the direction as much again; memory \( 2 (m r + n c) \) for the statistics and roots
@@ -218,7 +219,9 @@ public final class ShampooPreconditioner implements AutoCloseable {
         try (Workspace ws = new Workspace(manager, statistics, previous)) {
             NDManager scope = ws.manager();
             NDArray corrected = biasCorrected(statistics);
-            boolean host = n <= config.hostRootMaxDim();
+            long batch = statistics.getShape().get(0);
+            double hostSize = config.hostRootMaxDim();
+            boolean host = batch * Math.pow(n, 3) <= Math.pow(hostSize, 3);
             InverseRootMethod first = host ? eigen : newton;
             InverseRoots result = first.compute(corrected, p, epsilon, scope);
             NDArray roots = result.roots();

@@ -277,7 +277,8 @@ class ShampooPreconditionerTest {
             whole.updateRoots();
             double[] direction =
                     Dense.toDoubles(whole.preconditionTensor(tensor(g[3], DataType.FLOAT64)));
-            double tolerance = 2 * (1e6 / 4) * gamma(4) * 2;
+            double kappa = 1 / blocked.relativeEpsilon() + 1;
+            double tolerance = 2 * (kappa / 4) * gamma(4) * 2;
             for (int i = 0; i < 2; i++) {
                 for (int j = 0; j < 3; j++) {
                     int rows = rowSizes[i];

@@ -2,6 +2,7 @@ package io.github.so4j.bench;
 
 import io.github.so4j.bench.compare.CompareCommand;
 import io.github.so4j.bench.jmh.JmhCommand;
+import io.github.so4j.bench.reproduce.ReproduceCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -11,7 +12,12 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         version = "so4j 0.1.0-SNAPSHOT (DJL 0.36.0, PyTorch 2.7.1)",
         description = "Second-order optimizers for Deep Java Library: compare, reproduce, measure.",
-        subcommands = {CompareCommand.class, JmhCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {
+            CompareCommand.class,
+            ReproduceCommand.class,
+            JmhCommand.class,
+            CommandLine.HelpCommand.class
+        })
 public final class Main implements Runnable {
 
     private Main() {}

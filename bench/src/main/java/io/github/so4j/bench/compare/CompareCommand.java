@@ -1,34 +1,29 @@
 package io.github.so4j.bench.compare;
 
-import ai.djl.Device;
-import ai.djl.ndarray.NDManager;
-import ai.djl.training.dataset.Dataset;
 import ai.djl.translate.TranslateException;
-import io.github.so4j.bench.data.FashionMnistDataset;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.so4j.bench.data.FashionMnistFiles;
 import io.github.so4j.bench.optimizer.OptimizerCatalog;
 import io.github.so4j.bench.workload.Workload;
 import io.github.so4j.curvature.Devices;
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
-import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ParseResult;
 import picocli.CommandLine.Spec;
 
 /** {@code so4j compare}: trains a workload with several optimizers side by side. */
@@ -37,13 +32,27 @@ import picocli.CommandLine.Spec;
         mixinStandardHelpOptions = true,
         description = {
             "Trains a workload on Fashion-MNIST with each optimizer in turn, from the same"
-                    + " initialization and batch order, and reports losses, accuracy, time per"
-                    + " step and memory.",
-            "Writes under --out: one loss-curve CSV per run and summary.json."
+                    + " initialization and batch order, and reports losses, accuracy, time to a"
+                    + " target loss, time per step and memory.",
+            "Writes under --out: per run a loss-curve CSV and an evaluation CSV, summary.json,"
+                    + " PNG plots and report.html."
         })
 public final class CompareCommand implements Callable<Integer> {
 
-    private static final int FASHION_MNIST_TRAIN_SIZE = FashionMnistFiles.TRAIN_SIZE;
+    private static final Set<String> CONFIG_KEYS =
+            Set.of(
+                    "workload",
+                    "optimizers",
+                    "steps",
+                    "epochs",
+                    "batch",
+                    "seed",
+                    "seeds",
+                    "set",
+                    "subset",
+                    "warmup",
+                    "evals",
+                    "target_loss");
 
     @Spec private CommandSpec spec;
 
@@ -57,15 +66,18 @@ public final class CompareCommand implements Callable<Integer> {
     @Option(
             names = "--optimizers",
             split = ",",
-            defaultValue = "sgd,adam",
-            description =
-                    "Comma-separated optimizers: ${COMPLETION-CANDIDATES}."
-                            + " Default: ${DEFAULT-VALUE}.",
+            description = "Comma-separated optimizers: ${COMPLETION-CANDIDATES}. Default: all.",
             completionCandidates = OptimizerNames.class)
     private List<String> optimizers;
 
-    @ArgGroup(exclusive = true)
-    private Length length;
+    @Option(names = "--steps", paramLabel = "N", description = "Optimizer steps per run.")
+    private Integer steps;
+
+    @Option(
+            names = "--epochs",
+            paramLabel = "N",
+            description = "Epochs per run, instead of --steps. Default: 1.")
+    private Integer epochs;
 
     @Option(names = "--batch", defaultValue = "128", description = "Batch size. Default: 128.")
     private int batchSize;
@@ -73,14 +85,31 @@ public final class CompareCommand implements Callable<Integer> {
     @Option(
             names = "--seed",
             defaultValue = "0",
-            description = "Seed of initialization and shuffling. Default: 0.")
+            description =
+                    "Seed of initialization and shuffling (the first, with --seeds). Default: 0.")
     private long seed;
+
+    @Option(
+            names = "--seeds",
+            defaultValue = "1",
+            paramLabel = "N",
+            description = "Repeat every run with N seeds and report mean and spread. Default: 1.")
+    private int seeds;
 
     @Option(
             names = "--set",
             paramLabel = "OPTIMIZER.KEY=VALUE",
             description = "An optimizer setting, e.g. --set adam.lr=0.002 (repeatable).")
     private Map<String, String> sets = new LinkedHashMap<>();
+
+    @Option(
+            names = "--config",
+            paramLabel = "FILE",
+            description =
+                    "A JSON file with any of: workload, optimizers, steps, epochs, batch, seed,"
+                            + " seeds, set (an object of OPTIMIZER.KEY: value), subset, warmup,"
+                            + " evals, target_loss. Options given on the command line win.")
+    private Path config;
 
     @Option(
             names = "--out",
@@ -111,169 +140,71 @@ public final class CompareCommand implements Callable<Integer> {
                             + " timed after the JVM has compiled their code. Default: 50.")
     private int warmupSteps;
 
+    @Option(
+            names = "--evals",
+            paramLabel = "N",
+            defaultValue = "10",
+            description = "Test-set evaluations during each run (untimed). Default: 10.")
+    private int evals;
+
+    @Option(
+            names = "--target-loss",
+            paramLabel = "X",
+            description =
+                    "Training loss whose first crossing is reported. Default: the workload's"
+                            + " (mlp 0.45, cnn 0.45, autoencoder 0.40, logreg 0.55).")
+    private Double targetLoss;
+
     @Option(names = "--no-progress", description = "Do not draw progress bars.")
     private boolean noProgress;
-
-    /** Either a number of steps or a number of epochs. */
-    static final class Length {
-        @Option(
-                names = "--steps",
-                paramLabel = "N",
-                required = true,
-                description = "Optimizer steps per run.")
-        Integer steps;
-
-        @Option(
-                names = "--epochs",
-                paramLabel = "N",
-                required = true,
-                description = "Epochs per run (default: 1).")
-        Integer epochs;
-    }
 
     /** {@inheritDoc} */
     @Override
     public Integer call() throws IOException, TranslateException {
+        if (config != null) {
+            applyConfig();
+        }
         Workload chosenWorkload = parseWorkload();
         OptimizerCatalog catalog = new OptimizerCatalog();
         Map<String, Map<String, String>> overrides = parseSets(catalog);
-        List<OptimizerCatalog.Entry> entries = new ArrayList<>();
-        for (String name : optimizers) {
-            try {
-                OptimizerCatalog.Entry entry = catalog.get(name.trim());
-                entry.create(overrides.getOrDefault(entry.name(), Map.of()));
-                entries.add(entry);
-            } catch (IllegalArgumentException e) {
-                throw new ParameterException(spec.commandLine(), e.getMessage(), e);
-            }
-        }
-        if (batchSize < 1) {
-            throw new ParameterException(
-                    spec.commandLine(), "--batch must be at least 1, but was " + batchSize);
-        }
-        if (warmupSteps < 0) {
-            throw new ParameterException(
-                    spec.commandLine(), "--warmup must be at least 0, but was " + warmupSteps);
-        }
-        if (subset != null && subset < 1) {
-            throw new ParameterException(
-                    spec.commandLine(), "--subset must be at least 1, but was " + subset);
-        }
-        if (data != null && !Files.isDirectory(data)) {
-            throw new ParameterException(
-                    spec.commandLine(), "--data: " + data + " is not a folder");
-        }
+        List<OptimizerCatalog.Entry> entries = parseOptimizers(catalog, chosenWorkload, overrides);
+        check(batchSize >= 1, "--batch must be at least 1, but was " + batchSize);
+        check(seeds >= 1, "--seeds must be at least 1, but was " + seeds);
+        check(warmupSteps >= 0, "--warmup must be at least 0, but was " + warmupSteps);
+        check(evals >= 0, "--evals must be at least 0, but was " + evals);
+        check(subset == null || subset >= 1, "--subset must be at least 1, but was " + subset);
+        check(data == null || Files.isDirectory(data), "--data: " + data + " is not a folder");
+        check(steps == null || epochs == null, "--steps and --epochs exclude each other; give one");
         int trainSize =
                 subset == null
-                        ? FASHION_MNIST_TRAIN_SIZE
-                        : Math.min(subset, FASHION_MNIST_TRAIN_SIZE);
-        int steps = parseSteps(trainSize);
-        Path outDirectory = out != null ? out : defaultOut();
-        Files.createDirectories(outDirectory);
-
-        PrintWriter stdout = spec.commandLine().getOut();
-        Device device = Devices.preferred();
-        List<RunResult> results = new ArrayList<>();
-        try (NDManager manager = NDManager.newBaseManager(device)) {
-            FashionMnistDataset train = load(manager, Dataset.Usage.TRAIN, chosenWorkload);
-            FashionMnistDataset test = load(manager, Dataset.Usage.TEST, chosenWorkload);
-            stdout.printf(
-                    Locale.ROOT,
-                    "so4j compare: %s (%s), %d steps of batch %d, seed %d, on %s; data %s%n",
-                    chosenWorkload.id(),
-                    chosenWorkload.description(),
-                    steps,
-                    batchSize,
-                    seed,
-                    device,
-                    train.getDirectory());
-            stdout.flush();
-            if (warmupSteps > 0) {
-                for (OptimizerCatalog.Entry entry : entries) {
-                    TrainingRun.warmUp(
-                            new TrainingRun.Plan(
-                                    chosenWorkload,
-                                    entry,
-                                    overrides.getOrDefault(entry.name(), Map.of()),
-                                    warmupSteps,
-                                    batchSize,
-                                    seed,
-                                    0),
-                            train,
-                            device);
-                }
-            }
-            for (OptimizerCatalog.Entry entry : entries) {
-                TrainingRun.Plan plan =
-                        new TrainingRun.Plan(
-                                chosenWorkload,
-                                entry,
-                                overrides.getOrDefault(entry.name(), Map.of()),
-                                steps,
-                                batchSize,
-                                seed,
-                                TrainingRun.Plan.defaultWarmup(steps));
-                RunResult result = runWithProgress(plan, train, test, device);
-                ResultFiles.writeCurve(outDirectory, result);
-                results.add(result);
-            }
-        }
-        ResultFiles.writeSummary(outDirectory, results);
-        stdout.println();
-        stdout.print(ResultTable.format(results));
-        stdout.println();
-        stdout.println("Wrote " + outDirectory.resolve("summary.json") + " and the loss curves.");
-        stdout.flush();
+                        ? FashionMnistFiles.TRAIN_SIZE
+                        : Math.min(subset, FashionMnistFiles.TRAIN_SIZE);
+        int runSteps = parseSteps(trainSize);
+        double target = targetLoss != null ? targetLoss : chosenWorkload.targetLoss();
+        Comparison comparison =
+                new Comparison(
+                        chosenWorkload,
+                        entries,
+                        overrides,
+                        runSteps,
+                        batchSize,
+                        seed,
+                        seeds,
+                        warmupSteps,
+                        evals,
+                        target,
+                        data,
+                        subset,
+                        out != null ? out : defaultOut(),
+                        !noProgress);
+        comparison.run(Devices.preferred(), spec.commandLine().getOut());
         return 0;
     }
 
-    private RunResult runWithProgress(
-            TrainingRun.Plan plan,
-            FashionMnistDataset train,
-            FashionMnistDataset test,
-            Device device)
-            throws IOException, TranslateException {
-        if (noProgress) {
-            return TrainingRun.execute(plan, train, test, device, record -> {});
+    private void check(boolean condition, String message) {
+        if (!condition) {
+            throw new ParameterException(spec.commandLine(), message);
         }
-        ProgressBarBuilder builder =
-                new ProgressBarBuilder()
-                        .setTaskName(
-                                String.format(
-                                        "%-6s %-9s", plan.workload().id(), plan.optimizer().name()))
-                        .setInitialMax(plan.steps())
-                        .setStyle(ProgressBarStyle.ASCII)
-                        .setUpdateIntervalMillis(250)
-                        .setMaxRenderedLength(100);
-        try (ProgressBar bar = builder.build()) {
-            return TrainingRun.execute(
-                    plan,
-                    train,
-                    test,
-                    device,
-                    record -> {
-                        bar.stepTo(record.step());
-                        bar.setExtraMessage(
-                                String.format(Locale.ROOT, " loss %.4f", record.trainLoss()));
-                    });
-        }
-    }
-
-    private FashionMnistDataset load(NDManager manager, Dataset.Usage usage, Workload w)
-            throws IOException, TranslateException {
-        FashionMnistDataset.Builder builder =
-                FashionMnistDataset.builder()
-                        .setManager(manager)
-                        .optDirectory(data)
-                        .optUsage(usage)
-                        .optFlatten(w.flatInput())
-                        .setSampling(batchSize, false);
-        if (usage == Dataset.Usage.TRAIN && subset != null) {
-            builder.optSubset(subset);
-        }
-        FashionMnistDataset dataset = builder.build();
-        dataset.prepare();
-        return dataset;
     }
 
     private Workload parseWorkload() {
@@ -284,23 +215,35 @@ public final class CompareCommand implements Callable<Integer> {
         }
     }
 
+    private List<OptimizerCatalog.Entry> parseOptimizers(
+            OptimizerCatalog catalog,
+            Workload chosenWorkload,
+            Map<String, Map<String, String>> overrides) {
+        List<String> names = optimizers == null ? catalog.names() : optimizers;
+        List<OptimizerCatalog.Entry> entries = new ArrayList<>();
+        for (String name : names) {
+            try {
+                OptimizerCatalog.Entry entry = catalog.get(name.trim());
+                entry.create(chosenWorkload, overrides.getOrDefault(entry.name(), Map.of()));
+                entries.add(entry);
+            } catch (IllegalArgumentException e) {
+                throw new ParameterException(spec.commandLine(), e.getMessage(), e);
+            }
+        }
+        return entries;
+    }
+
     private int parseSteps(int trainSize) {
         int stepsPerEpoch = (trainSize + batchSize - 1) / batchSize;
-        if (length == null) {
-            return stepsPerEpoch;
+        if (steps != null) {
+            check(steps >= 1, "--steps must be at least 1, but was " + steps);
+            return steps;
         }
-        if (length.steps != null) {
-            if (length.steps < 1) {
-                throw new ParameterException(
-                        spec.commandLine(), "--steps must be at least 1, but was " + length.steps);
-            }
-            return length.steps;
+        if (epochs != null) {
+            check(epochs >= 1, "--epochs must be at least 1, but was " + epochs);
+            return Math.multiplyExact(epochs, stepsPerEpoch);
         }
-        if (length.epochs < 1) {
-            throw new ParameterException(
-                    spec.commandLine(), "--epochs must be at least 1, but was " + length.epochs);
-        }
-        return Math.multiplyExact(length.epochs, stepsPerEpoch);
+        return stepsPerEpoch;
     }
 
     private Map<String, Map<String, String>> parseSets(OptimizerCatalog catalog) {
@@ -308,15 +251,13 @@ public final class CompareCommand implements Callable<Integer> {
         for (Map.Entry<String, String> set : sets.entrySet()) {
             String key = set.getKey();
             int dot = key.indexOf('.');
-            if (dot <= 0 || dot == key.length() - 1) {
-                throw new ParameterException(
-                        spec.commandLine(),
-                        "--set takes OPTIMIZER.KEY=VALUE (e.g. adam.lr=0.002), but was '"
-                                + key
-                                + "="
-                                + set.getValue()
-                                + "'");
-            }
+            check(
+                    dot > 0 && dot < key.length() - 1,
+                    "--set takes OPTIMIZER.KEY=VALUE (e.g. adam.lr=0.002), but was '"
+                            + key
+                            + "="
+                            + set.getValue()
+                            + "'");
             String optimizer = key.substring(0, dot);
             try {
                 catalog.get(optimizer);
@@ -328,6 +269,76 @@ public final class CompareCommand implements Callable<Integer> {
                     .put(key.substring(dot + 1), set.getValue());
         }
         return byOptimizer;
+    }
+
+    /** Fills every option the command line did not give from the JSON config file. */
+    private void applyConfig() throws IOException {
+        check(Files.isRegularFile(config), "--config: " + config + " is not a file");
+        JsonNode root;
+        try {
+            root = new ObjectMapper().readTree(config.toFile());
+        } catch (IOException e) {
+            throw new ParameterException(
+                    spec.commandLine(),
+                    "--config: " + config + " is not valid JSON: " + e.getMessage(),
+                    e);
+        }
+        check(root != null && root.isObject(), "--config: " + config + " must hold a JSON object");
+        ParseResult given = spec.commandLine().getParseResult();
+        for (Iterator<String> names = root.fieldNames(); names.hasNext(); ) {
+            String name = names.next();
+            check(
+                    CONFIG_KEYS.contains(name),
+                    "--config: unknown key '"
+                            + name
+                            + "'; allowed: "
+                            + String.join(", ", new java.util.TreeSet<>(CONFIG_KEYS)));
+        }
+        if (root.has("workload") && !given.hasMatchedOption("--workload")) {
+            workload = root.get("workload").asText();
+        }
+        if (root.has("optimizers") && !given.hasMatchedOption("--optimizers")) {
+            JsonNode node = root.get("optimizers");
+            List<String> names = new ArrayList<>();
+            if (node.isArray()) {
+                node.forEach(n -> names.add(n.asText()));
+            } else {
+                names.addAll(List.of(node.asText().split(",")));
+            }
+            optimizers = names;
+        }
+        if (!given.hasMatchedOption("--steps") && !given.hasMatchedOption("--epochs")) {
+            steps = root.has("steps") ? root.get("steps").asInt() : steps;
+            epochs = root.has("epochs") ? root.get("epochs").asInt() : epochs;
+        }
+        batchSize = intValue(root, "batch", "--batch", batchSize);
+        seeds = intValue(root, "seeds", "--seeds", seeds);
+        warmupSteps = intValue(root, "warmup", "--warmup", warmupSteps);
+        evals = intValue(root, "evals", "--evals", evals);
+        if (root.has("seed") && !given.hasMatchedOption("--seed")) {
+            seed = root.get("seed").asLong();
+        }
+        if (root.has("subset") && !given.hasMatchedOption("--subset")) {
+            subset = root.get("subset").asInt();
+        }
+        if (root.has("target_loss") && !given.hasMatchedOption("--target-loss")) {
+            targetLoss = root.get("target_loss").asDouble();
+        }
+        if (root.has("set")) {
+            Map<String, String> fromFile = new LinkedHashMap<>();
+            root.get("set")
+                    .fields()
+                    .forEachRemaining(e -> fromFile.put(e.getKey(), e.getValue().asText()));
+            fromFile.putAll(sets);
+            sets = fromFile;
+        }
+    }
+
+    private int intValue(JsonNode root, String key, String option, int current) {
+        if (root.has(key) && !spec.commandLine().getParseResult().hasMatchedOption(option)) {
+            return root.get(key).asInt();
+        }
+        return current;
     }
 
     private static Path defaultOut() {

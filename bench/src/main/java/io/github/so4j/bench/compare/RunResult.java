@@ -1,6 +1,7 @@
 package io.github.so4j.bench.compare;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * What one training run measured.
@@ -13,11 +14,18 @@ import java.util.List;
  * @param seed the seed of initialization and shuffling
  * @param finalTrainLoss the mean loss over the whole training set after training
  * @param testLoss the mean loss over the test set after training
- * @param testAccuracy the fraction of test examples classified correctly, in [0, 1]
+ * @param testAccuracy the fraction of test examples classified correctly, in [0, 1], or NaN for a
+ *     workload that does not classify
  * @param msPerStep the mean wall time of a step (forward, backward, update) after warm-up
  * @param trainSeconds the total wall time of all steps
  * @param peakRssMb the peak resident set size of the process during the run, in MiB
+ * @param targetLoss the training loss whose first crossing is reported
+ * @param stepsToTarget the first step at which the mean loss of the last 20 batches was at most the
+ *     target, or -1 if it never was
+ * @param secondsToTarget the training time up to that step, or NaN
+ * @param health the optimizer's health counters (so4j optimizers), or an empty map
  * @param curve the loss after every step
+ * @param evaluations the test-set evaluations made during training
  */
 public record RunResult(
         String workload,
@@ -32,7 +40,12 @@ public record RunResult(
         double msPerStep,
         double trainSeconds,
         double peakRssMb,
-        List<StepRecord> curve) {
+        double targetLoss,
+        int stepsToTarget,
+        double secondsToTarget,
+        Map<String, Object> health,
+        List<StepRecord> curve,
+        List<EvaluationRecord> evaluations) {
 
     /**
      * One optimizer step.
@@ -43,4 +56,15 @@ public record RunResult(
      * @param learningRate the learning rate used
      */
     public record StepRecord(int step, double seconds, double trainLoss, double learningRate) {}
+
+    /**
+     * One evaluation on the test set during training (its time is not counted as training).
+     *
+     * @param step the number of steps taken before it
+     * @param seconds the training time before it
+     * @param testLoss the mean test loss
+     * @param testAccuracy the test accuracy, or NaN
+     */
+    public record EvaluationRecord(
+            int step, double seconds, double testLoss, double testAccuracy) {}
 }

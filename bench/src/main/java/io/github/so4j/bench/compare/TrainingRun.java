@@ -5,7 +5,6 @@ import ai.djl.Model;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.EasyTrain;
 import ai.djl.training.Trainer;
@@ -20,24 +19,33 @@ import io.github.so4j.bench.data.SeededShuffleSampler;
 import io.github.so4j.bench.optimizer.OptimizerCatalog;
 import io.github.so4j.bench.optimizer.OptimizerSettings;
 import io.github.so4j.bench.workload.Workload;
+import io.github.so4j.optimizers.OptimizerHealth;
+import io.github.so4j.optimizers.SecondOrderOptimizer;
 import java.io.IOException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 
 /**
- * Trains one workload with one optimizer for a number of steps, the way a DJL user would ({@link
- * EasyTrain#trainBatch} then {@link Trainer#step}), timing every step.
+ * Trains one workload with one optimizer for a number of steps, the way a DJL user would (by
+ * default {@link EasyTrain#trainBatch} then {@link Trainer#step}), timing every step.
  *
  * <p>The seed fixes the initialization (through {@link Engine#setRandomSeed}) and the order of the
  * batches (through {@link SeededShuffleSampler}), so a run is reproducible on the same machine. A
  * step's time covers forward, backward, the optimizer update and reading the batch loss (which also
- * waits for an asynchronous device); fetching the batch is not timed. After training, the model is
- * evaluated on the whole training set and on the test set.
+ * waits for an asynchronous device); fetching the batch and the evaluations are not timed. The test
+ * set is evaluated at evenly spaced steps during training, and the model on the whole training set
+ * and the test set at the end.
  */
 public final class TrainingRun {
+
+    /** Batches over which the training loss is averaged to decide that the target is reached. */
+    public static final int TARGET_WINDOW = 20;
 
     /**
      * What to run.
@@ -49,6 +57,8 @@ public final class TrainingRun {
      * @param batchSize the batch size, at least 1
      * @param seed the seed
      * @param warmupSteps the first steps left out of the mean step time
+     * @param evaluations how many test-set evaluations to make during training (0 for none)
+     * @param targetLoss the training loss whose first crossing is reported
      */
     public record Plan(
             Workload workload,
@@ -57,7 +67,9 @@ public final class TrainingRun {
             int steps,
             int batchSize,
             long seed,
-            int warmupSteps) {
+            int warmupSteps,
+            int evaluations,
+            double targetLoss) {
 
         /**
          * Checks the plan.
@@ -69,6 +81,8 @@ public final class TrainingRun {
          * @param batchSize the batch size, at least 1
          * @param seed the seed
          * @param warmupSteps the first steps left out of the mean step time, in [0, steps)
+         * @param evaluations how many test-set evaluations to make during training, at least 0
+         * @param targetLoss the training loss whose first crossing is reported
          * @throws IllegalArgumentException naming the setting and its value if one is invalid
          */
         public Plan {
@@ -86,6 +100,10 @@ public final class TrainingRun {
                                 + " for "
                                 + steps
                                 + " steps");
+            }
+            if (evaluations < 0) {
+                throw new IllegalArgumentException(
+                        "evaluations must be at least 0, but was " + evaluations);
             }
         }
 
@@ -160,8 +178,8 @@ public final class TrainingRun {
             Device device,
             StepListener listener)
             throws IOException, TranslateException {
-        OptimizerSettings settings = plan.optimizer().settings(plan.overrides());
-        Optimizer optimizer = plan.optimizer().create(plan.overrides());
+        OptimizerSettings settings = plan.optimizer().settings(plan.workload(), plan.overrides());
+        Optimizer optimizer = plan.optimizer().create(plan.workload(), plan.overrides());
         double learningRate = Double.parseDouble(settings.asMap().getOrDefault("lr", "NaN"));
         ProcessMemory.resetPeak();
         Engine.getInstance().setRandomSeed(Math.toIntExact(plan.seed()));
@@ -172,25 +190,38 @@ public final class TrainingRun {
                         .optDevices(new Device[] {device})
                         .addTrainingListeners(batchLoss);
         List<RunResult.StepRecord> curve = new ArrayList<>(plan.steps());
+        List<RunResult.EvaluationRecord> evaluations = new ArrayList<>();
+        boolean classification = plan.workload().classification();
         try (Model model = Model.newInstance(plan.workload().id(), device)) {
-            model.setBlock(plan.workload().newBlock());
+            model.setBlock(
+                    plan.optimizer().strategy().prepare(plan.workload().newBlock(), optimizer));
             try (Trainer trainer = model.newTrainer(config)) {
-                trainer.initialize(inputShape(plan.workload()));
+                trainer.initialize(plan.workload().inputShape());
                 BatchSampler sampler =
                         new BatchSampler(
                                 new SeededShuffleSampler(plan.seed()), plan.batchSize(), false);
                 Iterator<Batch> batches = null;
                 double seconds = 0;
                 double timedSeconds = 0;
+                Deque<Double> recent = new ArrayDeque<>();
+                double recentSum = 0;
+                int stepsToTarget = -1;
+                double secondsToTarget = Double.NaN;
+                int evaluateEvery =
+                        plan.evaluations() == 0
+                                ? 0
+                                : Math.max(1, plan.steps() / plan.evaluations());
                 for (int step = 1; step <= plan.steps(); step++) {
                     if (batches == null || !batches.hasNext()) {
                         batches = train.getData(trainer.getManager(), sampler).iterator();
                     }
                     try (Batch batch = batches.next()) {
                         long start = System.nanoTime();
-                        EasyTrain.trainBatch(trainer, batch);
-                        trainer.step();
-                        double loss = batchLoss.take();
+                        double loss = plan.optimizer().strategy().step(trainer, batch, optimizer);
+                        double reported = batchLoss.take();
+                        if (Double.isNaN(loss)) {
+                            loss = reported;
+                        }
                         double elapsed = (System.nanoTime() - start) / 1e9;
                         seconds += elapsed;
                         if (step > plan.warmupSteps()) {
@@ -200,13 +231,29 @@ public final class TrainingRun {
                                 new RunResult.StepRecord(step, seconds, loss, learningRate);
                         curve.add(record);
                         listener.onStep(record);
+                        recent.addLast(loss);
+                        recentSum += loss;
+                        if (recent.size() > TARGET_WINDOW) {
+                            recentSum -= recent.removeFirst();
+                        }
+                        if (stepsToTarget < 0
+                                && recent.size() == TARGET_WINDOW
+                                && recentSum / TARGET_WINDOW <= plan.targetLoss()) {
+                            stepsToTarget = step;
+                            secondsToTarget = seconds;
+                        }
+                    }
+                    if (test != null && evaluateEvery > 0 && step % evaluateEvery == 0) {
+                        Evaluation e = Evaluation.of(trainer, test, classification);
+                        evaluations.add(
+                                new RunResult.EvaluationRecord(
+                                        step, seconds, e.meanLoss(), e.accuracy()));
                     }
                 }
                 if (test == null) {
                     return null;
                 }
                 int timedSteps = plan.steps() - plan.warmupSteps();
-                boolean classification = plan.workload().classification();
                 Evaluation onTrain = Evaluation.of(trainer, train, classification);
                 Evaluation onTest = Evaluation.of(trainer, test, classification);
                 return new RunResult(
@@ -224,13 +271,28 @@ public final class TrainingRun {
                         1000 * timedSeconds / timedSteps,
                         seconds,
                         ProcessMemory.peakRssMb(),
-                        curve);
+                        plan.targetLoss(),
+                        stepsToTarget,
+                        secondsToTarget,
+                        health(optimizer),
+                        curve,
+                        evaluations);
             }
         }
     }
 
-    private static Shape inputShape(Workload workload) {
-        return workload.flatInput() ? new Shape(1, 784) : new Shape(1, 1, 28, 28);
+    private static Map<String, Object> health(Optimizer optimizer) {
+        Map<String, Object> map = new LinkedHashMap<>();
+        if (optimizer instanceof SecondOrderOptimizer) {
+            OptimizerHealth h = ((SecondOrderOptimizer) optimizer).health();
+            map.put("steps", h.steps());
+            map.put("skipped_steps", h.skippedSteps());
+            map.put("non_finite_gradient_steps", h.nonFiniteGradientSteps());
+            map.put("rejected_statistics_steps", h.rejectedStatisticsSteps());
+            map.put("restarts", h.restarts());
+            map.put("last_problem", h.lastProblem());
+        }
+        return map;
     }
 
     /** Reads the loss of each training batch from what {@link EasyTrain#trainBatch} reports. */

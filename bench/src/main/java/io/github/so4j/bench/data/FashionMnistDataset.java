@@ -18,7 +18,8 @@ import java.util.Objects;
  *
  * <p>Images are float32 in [0, 1], either flattened to 784 values or shaped {@code (1, 28, 28)}
  * (channels first, as DJL's convolutions expect); labels are float32 class indices, as DJL's {@code
- * SoftmaxCrossEntropyLoss} takes them. Shuffling ({@code setSampling(batch, true)}) follows {@link
+ * SoftmaxCrossEntropyLoss} takes them, or the images themselves for autoencoders ({@link
+ * Builder#optImageTargets}). Shuffling ({@code setSampling(batch, true)}) follows {@link
  * Builder#optSeed(long)} alone, so the same seed gives the same batches on every run.
  *
  * <p>Why not DJL's own {@code ai.djl.basicdataset.cv.classification.FashionMnist}: it reaches local
@@ -43,6 +44,7 @@ public final class FashionMnistDataset extends ArrayDataset {
     private final Dataset.Usage usage;
     private final boolean flatten;
     private final int subset;
+    private final boolean imageTargets;
     private boolean prepared;
 
     private FashionMnistDataset(Builder builder) {
@@ -52,6 +54,7 @@ public final class FashionMnistDataset extends ArrayDataset {
         this.usage = builder.usage;
         this.flatten = builder.flatten;
         this.subset = builder.subset;
+        this.imageTargets = builder.imageTargets;
     }
 
     /**
@@ -95,7 +98,10 @@ public final class FashionMnistDataset extends ArrayDataset {
                 NDArray floatPixels = rawPixels.toType(DataType.FLOAT32, false);
                 NDArray rawLabels = manager.create(classes, new Shape(size), DataType.UINT8)) {
             data = new NDArray[] {floatPixels.div(255f)};
-            labels = new NDArray[] {rawLabels.toType(DataType.FLOAT32, false)};
+            labels =
+                    new NDArray[] {
+                        imageTargets ? data[0] : rawLabels.toType(DataType.FLOAT32, false)
+                    };
         }
         prepared = true;
     }
@@ -118,6 +124,7 @@ public final class FashionMnistDataset extends ArrayDataset {
         private Dataset.Usage usage = Dataset.Usage.TRAIN;
         private boolean flatten = true;
         private int subset = Integer.MAX_VALUE;
+        private boolean imageTargets;
         private long seed;
         private int shuffledBatchSize;
         private boolean shuffledDropLast;
@@ -186,6 +193,17 @@ public final class FashionMnistDataset extends ArrayDataset {
          */
         public Builder optSubset(int size) {
             this.subset = size;
+            return this;
+        }
+
+        /**
+         * Makes the labels the images themselves (for autoencoders) instead of the classes.
+         *
+         * @param imageTargets whether the targets are the images; default {@code false}
+         * @return this {@code Builder}
+         */
+        public Builder optImageTargets(boolean imageTargets) {
+            this.imageTargets = imageTargets;
             return this;
         }
 

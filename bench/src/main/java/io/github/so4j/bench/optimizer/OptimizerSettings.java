@@ -22,26 +22,30 @@ public final class OptimizerSettings {
     }
 
     /**
-     * Merges user values into declared defaults.
+     * Merges user values into the defaults.
      *
      * @param optimizer the optimizer's name, for messages
-     * @param defaults the declared keys and their default values
+     * @param declared the declared keys (with their generic defaults)
+     * @param defaults the defaults to start from (for a workload); only declared keys
      * @param overrides the user's values
      * @return the settings
      * @throws IllegalArgumentException if an override names an undeclared key
      */
     public static OptimizerSettings of(
-            String optimizer, Map<String, String> defaults, Map<String, String> overrides) {
+            String optimizer,
+            Map<String, String> declared,
+            Map<String, String> defaults,
+            Map<String, String> overrides) {
         Map<String, String> merged = new LinkedHashMap<>(defaults);
         for (Map.Entry<String, String> entry : overrides.entrySet()) {
-            if (!defaults.containsKey(entry.getKey())) {
+            if (!declared.containsKey(entry.getKey())) {
                 throw new IllegalArgumentException(
                         "unknown setting "
                                 + optimizer
                                 + "."
                                 + entry.getKey()
                                 + "; allowed: "
-                                + String.join(", ", new TreeMap<>(defaults).keySet()));
+                                + String.join(", ", new TreeMap<>(declared).keySet()));
             }
             merged.put(entry.getKey(), entry.getValue());
         }

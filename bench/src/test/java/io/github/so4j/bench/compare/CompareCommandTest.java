@@ -6,12 +6,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.so4j.bench.Main;
+import io.github.so4j.bench.report.ResultFiles;
+import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
+import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -31,7 +36,7 @@ class CompareCommandTest {
     }
 
     @Test
-    void tinyComparisonWritesTableCurvesAndSummary() throws IOException {
+    void tinyComparisonWritesTableCurvesSummaryPlotsAndReport() throws IOException {
         int code =
                 run(
                         "compare",
@@ -43,28 +48,44 @@ class CompareCommandTest {
                         "64",
                         "--optimizers",
                         "sgd,adam",
+                        "--seeds",
+                        "2",
+                        "--evals",
+                        "3",
+                        "--warmup",
+                        "2",
                         "--out",
                         out.toString(),
                         "--no-progress");
         assertEquals(0, code, stderr.toString());
         String table = stdout.toString();
         assertTrue(table.contains("optimizer"), table);
-        assertTrue(table.lines().anyMatch(l -> l.startsWith("mlp        sgd")), table);
-        assertTrue(table.lines().anyMatch(l -> l.startsWith("mlp        adam")), table);
+        assertTrue(table.lines().anyMatch(l -> l.matches("mlp +sgd +6 +2 .*")), table);
+        assertTrue(table.lines().anyMatch(l -> l.matches("mlp +adam +6 +2 .*1\\.00x.*")), table);
 
         JsonNode summary = new ObjectMapper().readTree(out.resolve("summary.json").toFile());
-        assertEquals(2, summary.size());
+        assertEquals(4, summary.size(), "two optimizers x two seeds");
         for (JsonNode run : summary) {
             for (String field :
                     List.of(
                             "workload",
                             "optimizer",
+                            "settings",
                             "steps",
+                            "batch_size",
                             "seed",
                             "final_train_loss",
+                            "test_loss",
                             "test_accuracy",
                             "ms_per_step",
-                            "peak_rss_mb")) {
+                            "train_seconds",
+                            "peak_rss_mb",
+                            "target_loss",
+                            "steps_to_target",
+                            "seconds_to_target",
+                            "health",
+                            "curve_csv",
+                            "eval_csv")) {
                 assertTrue(run.has(field), field + " missing in " + run);
             }
             assertEquals(6, run.get("steps").asInt());
@@ -76,7 +97,101 @@ class CompareCommandTest {
             List<String> curve = Files.readAllLines(out.resolve(run.get("curve_csv").asText()));
             assertEquals(ResultFiles.CURVE_HEADER, curve.get(0));
             assertEquals(7, curve.size());
+            assertTrue(curve.get(1).matches("1,[0-9.]+,[0-9.e+-]+,[0-9.e+-]+"), curve.get(1));
+            List<String> evals = Files.readAllLines(out.resolve(run.get("eval_csv").asText()));
+            assertEquals(ResultFiles.EVAL_HEADER, evals.get(0));
+            assertEquals(4, evals.size(), "three evaluations");
         }
+        for (String plot :
+                List.of("loss-vs-steps.png", "loss-vs-seconds.png", "test-accuracy.png")) {
+            assertPlotDrawn(out.resolve(plot));
+        }
+        String html = Files.readString(out.resolve("report.html"));
+        assertTrue(html.contains("<img src=\"loss-vs-steps.png\""), html);
+        assertTrue(html.contains("mlp-adam-seed1.csv"), html);
+        assertTrue(html.contains("<pre>"), html);
+    }
+
+    /** The PNG decodes, has the promised size and is not blank: several colours drawn. */
+    private static void assertPlotDrawn(Path png) throws IOException {
+        BufferedImage image = ImageIO.read(png.toFile());
+        assertEquals(800, image.getWidth(), png.toString());
+        assertEquals(500, image.getHeight(), png.toString());
+        Set<Integer> colours = new HashSet<>();
+        for (int y = 0; y < image.getHeight(); y += 3) {
+            for (int x = 0; x < image.getWidth(); x += 3) {
+                colours.add(image.getRGB(x, y));
+            }
+        }
+        assertTrue(colours.size() > 10, png + " has only " + colours.size() + " colours");
+    }
+
+    @Test
+    void configFileSetsWhatTheCommandLineDoesNot() throws IOException {
+        Path file = out.resolve("config.json");
+        Files.writeString(
+                file,
+                "{\"optimizers\": [\"adam\"], \"steps\": 4, \"subset\": 256, \"evals\": 0,"
+                        + " \"warmup\": 0, \"set\": {\"adam.lr\": \"0.002\"}, \"seed\": 9}");
+        Path dir = out.resolve("c");
+        assertEquals(
+                0,
+                run(
+                        "compare",
+                        "--config",
+                        file.toString(),
+                        "--steps",
+                        "3",
+                        "--out",
+                        dir.toString(),
+                        "--no-progress"),
+                stderr.toString());
+        JsonNode run = new ObjectMapper().readTree(dir.resolve("summary.json").toFile()).get(0);
+        assertEquals("adam", run.get("optimizer").asText());
+        assertEquals(3, run.get("steps").asInt(), "the command line wins");
+        assertEquals(9, run.get("seed").asInt());
+        assertTrue(run.get("settings").asText().contains("lr=0.002"), run.toString());
+    }
+
+    @Test
+    void unknownConfigKeyListsTheAllowedOnes() throws IOException {
+        Path file = out.resolve("bad.json");
+        Files.writeString(file, "{\"stepz\": 4}");
+        assertEquals(2, run("compare", "--config", file.toString(), "--no-progress"));
+        assertTrue(
+                stderr.toString().contains("--config: unknown key 'stepz'; allowed: batch,"),
+                stderr.toString());
+    }
+
+    @Test
+    void autoencoderWorkloadReconstructsImages() throws IOException {
+        assertEquals(
+                0,
+                run(
+                        "compare",
+                        "--workload",
+                        "autoencoder",
+                        "--optimizers",
+                        "adam",
+                        "--steps",
+                        "2",
+                        "--subset",
+                        "128",
+                        "--evals",
+                        "1",
+                        "--warmup",
+                        "0",
+                        "--out",
+                        out.toString(),
+                        "--no-progress"),
+                stderr.toString());
+        JsonNode run = new ObjectMapper().readTree(out.resolve("summary.json").toFile()).get(0);
+        double loss = run.get("final_train_loss").asDouble();
+        assertTrue(loss > 0.2 && loss < 0.8, "pixel cross-entropy " + loss);
+        assertTrue(
+                run.get("test_accuracy").isNull()
+                        || Double.isNaN(run.get("test_accuracy").asDouble()));
+        assertPlotDrawn(out.resolve("test-loss.png"));
     }
 
     @Test
@@ -93,7 +208,7 @@ class CompareCommandTest {
                             "--subset",
                             "256",
                             "--optimizers",
-                            "adam",
+                            "adam,mfac",
                             "--seed",
                             "3",
                             "--out",
@@ -101,14 +216,16 @@ class CompareCommandTest {
                             "--no-progress"),
                     stderr.toString());
         }
-        assertEquals(losses(first), losses(second));
+        assertEquals(losses(first, "adam"), losses(second, "adam"));
+        assertEquals(losses(first, "mfac"), losses(second, "mfac"));
     }
 
     @Test
     void unknownOptimizerListsTheAllowedOnes() {
         assertEquals(2, run("compare", "--optimizers", "adam,lbfgs", "--no-progress"));
         assertTrue(
-                stderr.toString().contains("unknown optimizer 'lbfgs'; allowed: sgd, adam"),
+                stderr.toString()
+                        .contains("unknown optimizer 'lbfgs'; allowed: sgd, adam, adamw, mfac"),
                 stderr.toString());
     }
 
@@ -116,7 +233,9 @@ class CompareCommandTest {
     void unknownWorkloadListsTheAllowedOnes() {
         assertEquals(2, run("compare", "--workload", "resnet", "--no-progress"));
         assertTrue(
-                stderr.toString().contains("unknown workload 'resnet'; allowed: mlp"),
+                stderr.toString()
+                        .contains(
+                                "unknown workload 'resnet'; allowed: mlp, cnn, autoencoder, logreg"),
                 stderr.toString());
     }
 
@@ -146,8 +265,8 @@ class CompareCommandTest {
                 stderr.toString());
     }
 
-    private static List<String> losses(Path dir) throws IOException {
-        return Files.readAllLines(dir.resolve("mlp-adam-seed3.csv")).stream()
+    private static List<String> losses(Path dir, String optimizer) throws IOException {
+        return Files.readAllLines(dir.resolve("mlp-" + optimizer + "-seed3.csv")).stream()
                 .skip(1)
                 .map(line -> line.split(",")[2])
                 .toList();

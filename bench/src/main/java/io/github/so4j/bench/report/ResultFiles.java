@@ -1,7 +1,8 @@
-package io.github.so4j.bench.compare;
+package io.github.so4j.bench.report;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.github.so4j.bench.compare.RunResult;
 import java.io.IOException;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
@@ -14,44 +15,62 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Writes a comparison's results: one loss-curve CSV per run and {@code summary.json}.
+ * Writes a comparison's results: per run a loss-curve CSV and an evaluation CSV, and {@code
+ * summary.json} for all runs.
  *
  * <p>The names of the CSV columns and of the JSON fields are a stable interface: scripts read them.
  * {@code summary.json} is an array with one object per run holding {@code workload}, {@code
  * optimizer}, {@code settings}, {@code steps}, {@code batch_size}, {@code seed}, {@code
  * final_train_loss}, {@code test_loss}, {@code test_accuracy}, {@code ms_per_step}, {@code
- * train_seconds}, {@code peak_rss_mb} and {@code curve_csv}.
+ * train_seconds}, {@code peak_rss_mb}, {@code target_loss}, {@code steps_to_target}, {@code
+ * seconds_to_target}, {@code health}, {@code curve_csv} and {@code eval_csv}.
  */
 public final class ResultFiles {
 
-    /** The header of every curve CSV. */
+    /** The header of every loss-curve CSV. */
     public static final String CURVE_HEADER = "step,seconds,train_loss,learning_rate";
+
+    /** The header of every evaluation CSV. */
+    public static final String EVAL_HEADER = "step,seconds,test_loss,test_accuracy";
 
     private ResultFiles() {}
 
     /**
-     * Returns the file name of a run's curve CSV.
+     * Returns the file name of a run's loss-curve CSV.
      *
      * @param result the run
      * @return {@code <workload>-<optimizer>-seed<seed>.csv}
      */
     public static String curveFileName(RunResult result) {
-        return result.workload() + "-" + result.optimizer() + "-seed" + result.seed() + ".csv";
+        return stem(result) + ".csv";
     }
 
     /**
-     * Writes a run's loss curve.
+     * Returns the file name of a run's evaluation CSV.
+     *
+     * @param result the run
+     * @return {@code <workload>-<optimizer>-seed<seed>-eval.csv}
+     */
+    public static String evalFileName(RunResult result) {
+        return stem(result) + "-eval.csv";
+    }
+
+    private static String stem(RunResult r) {
+        return r.workload() + "-" + r.optimizer() + "-seed" + r.seed();
+    }
+
+    /**
+     * Writes a run's loss curve and evaluations.
      *
      * @param directory the output folder
      * @param result the run
-     * @return the file written
-     * @throws IOException if it cannot be written
+     * @throws IOException if they cannot be written
      */
-    public static Path writeCurve(Path directory, RunResult result) throws IOException {
-        Path file = directory.resolve(curveFileName(result));
-        try (Writer out = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
-            out.write(CURVE_HEADER);
-            out.write('\n');
+    public static void writeRun(Path directory, RunResult result) throws IOException {
+        try (Writer out =
+                Files.newBufferedWriter(
+                        directory.resolve(curveFileName(result)), StandardCharsets.UTF_8)) {
+            out.write(CURVE_HEADER + "\n");
             for (RunResult.StepRecord r : result.curve()) {
                 out.write(
                         String.format(
@@ -63,7 +82,21 @@ public final class ResultFiles {
                                 r.learningRate()));
             }
         }
-        return file;
+        try (Writer out =
+                Files.newBufferedWriter(
+                        directory.resolve(evalFileName(result)), StandardCharsets.UTF_8)) {
+            out.write(EVAL_HEADER + "\n");
+            for (RunResult.EvaluationRecord r : result.evaluations()) {
+                out.write(
+                        String.format(
+                                Locale.ROOT,
+                                "%d,%.6f,%.8g,%.8g%n",
+                                r.step(),
+                                r.seconds(),
+                                r.testLoss(),
+                                r.testAccuracy()));
+            }
+        }
     }
 
     /**
@@ -90,7 +123,14 @@ public final class ResultFiles {
             row.put("ms_per_step", r.msPerStep());
             row.put("train_seconds", r.trainSeconds());
             row.put("peak_rss_mb", r.peakRssMb());
+            row.put("target_loss", r.targetLoss());
+            row.put("steps_to_target", r.stepsToTarget() < 0 ? null : r.stepsToTarget());
+            row.put(
+                    "seconds_to_target",
+                    Double.isNaN(r.secondsToTarget()) ? null : r.secondsToTarget());
+            row.put("health", r.health());
             row.put("curve_csv", curveFileName(r));
+            row.put("eval_csv", evalFileName(r));
             rows.add(row);
         }
         Path file = directory.resolve("summary.json");

@@ -1,0 +1,205 @@
+package io.github.so4j.bench.compare;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDManager;
+import ai.djl.training.dataset.Dataset;
+import ai.djl.translate.TranslateException;
+import io.github.so4j.bench.data.FashionMnistDataset;
+import io.github.so4j.bench.optimizer.OptimizerCatalog;
+import io.github.so4j.bench.report.HtmlReport;
+import io.github.so4j.bench.report.Plots;
+import io.github.so4j.bench.report.ResultFiles;
+import io.github.so4j.bench.report.ResultTable;
+import io.github.so4j.bench.workload.Workload;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+
+/**
+ * One comparison: a workload trained with several optimizers and seeds, then written out as CSVs,
+ * {@code summary.json}, plots and {@code report.html}. Used by {@code so4j compare} and by the
+ * paper recipes of {@code so4j reproduce}.
+ *
+ * @param workload the workload
+ * @param optimizers the optimizers, in order
+ * @param overrides the user's settings, by optimizer name
+ * @param steps optimizer steps per run
+ * @param batchSize the batch size
+ * @param seed the first seed
+ * @param seeds how many seeds per optimizer
+ * @param warmupSteps untimed steps of every optimizer before the measured runs
+ * @param evaluations test-set evaluations per run
+ * @param targetLoss the training loss whose first crossing is reported
+ * @param dataDirectory the Fashion-MNIST folder, or null for the default
+ * @param subset the number of training examples, or null for all
+ * @param out the output folder
+ * @param progress whether to draw progress bars
+ */
+public record Comparison(
+        Workload workload,
+        List<OptimizerCatalog.Entry> optimizers,
+        Map<String, Map<String, String>> overrides,
+        int steps,
+        int batchSize,
+        long seed,
+        int seeds,
+        int warmupSteps,
+        int evaluations,
+        double targetLoss,
+        Path dataDirectory,
+        Integer subset,
+        Path out,
+        boolean progress) {
+
+    /**
+     * Runs every optimizer and seed, writes all files and prints the table.
+     *
+     * @param device the device to train on
+     * @param stdout where the heading and the table go
+     * @return the runs
+     * @throws IOException if data cannot be read or files written
+     * @throws TranslateException if batching fails
+     */
+    public List<RunResult> run(Device device, PrintWriter stdout)
+            throws IOException, TranslateException {
+        Files.createDirectories(out);
+        List<RunResult> results = new ArrayList<>();
+        String heading;
+        try (NDManager manager = NDManager.newBaseManager(device)) {
+            FashionMnistDataset train = load(manager, Dataset.Usage.TRAIN);
+            FashionMnistDataset test = load(manager, Dataset.Usage.TEST);
+            heading =
+                    String.format(
+                            Locale.ROOT,
+                            "%s (%s): %d steps of batch %d, seed%s %s, target loss %s; data %s",
+                            workload.id(),
+                            workload.description(),
+                            steps,
+                            batchSize,
+                            seeds > 1 ? "s" : "",
+                            seeds > 1 ? seed + ".." + (seed + seeds - 1) : Long.toString(seed),
+                            targetLoss,
+                            train.getDirectory());
+            stdout.println("so4j compare: " + heading);
+            stdout.flush();
+            int warmup = Math.min(warmupSteps, steps);
+            if (warmup > 0) {
+                for (OptimizerCatalog.Entry entry : optimizers) {
+                    TrainingRun.warmUp(plan(entry, warmup, seed, 0), train, device);
+                }
+            }
+            for (OptimizerCatalog.Entry entry : optimizers) {
+                for (long s = seed; s < seed + seeds; s++) {
+                    RunResult result =
+                            runOne(plan(entry, steps, s, evaluations), train, test, device);
+                    ResultFiles.writeRun(out, result);
+                    results.add(result);
+                }
+            }
+        }
+        String table = ResultTable.format(results);
+        ResultFiles.writeSummary(out, results);
+        List<Path> plots = Plots.write(out, results);
+        Path report = HtmlReport.write(out, heading, environment(device), table, results, plots);
+        stdout.println();
+        stdout.print(table);
+        stdout.println();
+        stdout.println("Wrote " + report + ", summary.json, the plots and the CSVs.");
+        stdout.flush();
+        return results;
+    }
+
+    private TrainingRun.Plan plan(
+            OptimizerCatalog.Entry entry, int runSteps, long runSeed, int evals) {
+        return new TrainingRun.Plan(
+                workload,
+                entry,
+                overrides.getOrDefault(entry.name(), Map.of()),
+                runSteps,
+                batchSize,
+                runSeed,
+                evals == 0 ? 0 : TrainingRun.Plan.defaultWarmup(runSteps),
+                evals,
+                targetLoss);
+    }
+
+    private RunResult runOne(
+            TrainingRun.Plan plan,
+            FashionMnistDataset train,
+            FashionMnistDataset test,
+            Device device)
+            throws IOException, TranslateException {
+        if (!progress) {
+            return TrainingRun.execute(plan, train, test, device, record -> {});
+        }
+        String name =
+                seeds > 1 ? plan.optimizer().name() + " s" + plan.seed() : plan.optimizer().name();
+        ProgressBarBuilder builder =
+                new ProgressBarBuilder()
+                        .setTaskName(String.format("%-11s %-14s", plan.workload().id(), name))
+                        .setInitialMax(plan.steps())
+                        .setStyle(ProgressBarStyle.ASCII)
+                        .setUpdateIntervalMillis(250)
+                        .setMaxRenderedLength(110);
+        try (ProgressBar bar = builder.build()) {
+            return TrainingRun.execute(
+                    plan,
+                    train,
+                    test,
+                    device,
+                    record -> {
+                        bar.stepTo(record.step());
+                        bar.setExtraMessage(
+                                String.format(Locale.ROOT, " loss %.4f", record.trainLoss()));
+                    });
+        }
+    }
+
+    private FashionMnistDataset load(NDManager manager, Dataset.Usage usage)
+            throws IOException, TranslateException {
+        FashionMnistDataset.Builder builder =
+                FashionMnistDataset.builder()
+                        .setManager(manager)
+                        .optDirectory(dataDirectory)
+                        .optUsage(usage)
+                        .optFlatten(workload.flatInput())
+                        .optImageTargets(!workload.classification())
+                        .setSampling(batchSize, false);
+        if (usage == Dataset.Usage.TRAIN && subset != null) {
+            builder.optSubset(subset);
+        }
+        FashionMnistDataset dataset = builder.build();
+        dataset.prepare();
+        return dataset;
+    }
+
+    /**
+     * Describes the machine and the versions, for reports.
+     *
+     * @param device the device trained on
+     * @return one line
+     */
+    public static String environment(Device device) {
+        Engine engine = Engine.getInstance();
+        return String.format(
+                Locale.ROOT,
+                "%s %s on %s; Java %s; %d cores; %s",
+                engine.getEngineName(),
+                engine.getVersion(),
+                device,
+                System.getProperty("java.version"),
+                Runtime.getRuntime().availableProcessors(),
+                LocalDateTime.now().format(DateTimeFormatter.ISO_LOCAL_DATE_TIME));
+    }
+}

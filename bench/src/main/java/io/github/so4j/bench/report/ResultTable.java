@@ -1,0 +1,101 @@
+package io.github.so4j.bench.report;
+
+import io.github.so4j.bench.compare.RunResult;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Formats a comparison as a plain-text table, one row per optimizer: means over the seeds, with the
+ * standard deviation when there are several.
+ */
+public final class ResultTable {
+
+    private ResultTable() {}
+
+    /**
+     * Formats the table. "vs adam" is each optimizer's mean ms per step divided by Adam's on the
+     * same workload, when Adam ran; "to target" gives the mean steps and seconds to the target loss
+     * over the seeds that reached it.
+     *
+     * @param results the runs
+     * @return the table, lines ending in {@code \n}
+     */
+    public static String format(List<RunResult> results) {
+        List<OptimizerSummary> summaries = OptimizerSummary.of(results);
+        boolean spread = summaries.stream().anyMatch(s -> s.runs().size() > 1);
+        StringBuilder out = new StringBuilder();
+        String header =
+                String.format(
+                        Locale.ROOT,
+                        "%-11s %-16s %6s %5s %-17s %-11s %-15s %-19s %-13s %8s %8s%n",
+                        "workload",
+                        "optimizer",
+                        "steps",
+                        "seeds",
+                        "train loss",
+                        "test loss",
+                        "test acc",
+                        "to target (s)",
+                        "ms/step",
+                        "vs adam",
+                        "peak MiB");
+        out.append(header);
+        out.append("-".repeat(header.length() - 1)).append('\n');
+        for (OptimizerSummary s : summaries) {
+            double adam = adamMs(summaries, s.workload());
+            out.append(
+                    String.format(
+                            Locale.ROOT,
+                            "%-11s %-16s %6d %5d %-17s %-11s %-15s %-19s %-13s %7.2fx %8.0f%n",
+                            s.workload(),
+                            s.optimizer(),
+                            s.runs().get(0).steps(),
+                            s.runs().size(),
+                            value(s, RunResult::finalTrainLoss, spread, "%.4f"),
+                            value(s, RunResult::testLoss, false, "%.4f"),
+                            Double.isNaN(s.mean(RunResult::testAccuracy))
+                                    ? "-"
+                                    : value(s, r -> 100 * r.testAccuracy(), spread, "%.2f%%"),
+                            target(s),
+                            value(s, RunResult::msPerStep, spread, "%.2f"),
+                            s.mean(RunResult::msPerStep) / adam,
+                            s.mean(RunResult::peakRssMb)));
+        }
+        return out.toString();
+    }
+
+    private static String value(
+            OptimizerSummary s,
+            java.util.function.ToDoubleFunction<RunResult> metric,
+            boolean spread,
+            String format) {
+        String mean = String.format(Locale.ROOT, format, s.mean(metric));
+        if (!spread) {
+            return mean;
+        }
+        return mean + " ±" + String.format(Locale.ROOT, format, s.std(metric)).replace("%", "");
+    }
+
+    private static String target(OptimizerSummary s) {
+        if (s.reachedTarget() == 0) {
+            return "not reached";
+        }
+        String text =
+                String.format(
+                        Locale.ROOT,
+                        "%.0f (%.1f s)",
+                        s.meanStepsToTarget(),
+                        s.meanSecondsToTarget());
+        return s.reachedTarget() < s.runs().size()
+                ? text + " " + s.reachedTarget() + "/" + s.runs().size()
+                : text;
+    }
+
+    private static double adamMs(List<OptimizerSummary> summaries, String workload) {
+        return summaries.stream()
+                .filter(a -> a.optimizer().equals("adam") && a.workload().equals(workload))
+                .mapToDouble(a -> a.mean(RunResult::msPerStep))
+                .findFirst()
+                .orElse(Double.NaN);
+    }
+}

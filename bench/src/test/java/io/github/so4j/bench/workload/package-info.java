@@ -1,0 +1,2 @@
+/** Tests of the workload definitions. */
+package io.github.so4j.bench.workload;

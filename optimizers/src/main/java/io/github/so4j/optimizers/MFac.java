@@ -46,6 +46,10 @@ import java.util.Map;
 public final class MFac extends SecondOrderOptimizer {
 
     private static final String GLOBAL_KEY = "global";
+    private static final String WINDOWS = "mfac/windows";
+    private static final String WINDOW = "mfac/window/";
+    private static final String VELOCITIES = "mfac/velocities";
+    private static final String VELOCITY = "mfac/velocity/";
 
     private final int windowSize;
     private final double damping;
@@ -217,6 +221,137 @@ public final class MFac extends SecondOrderOptimizer {
                             return false;
                         });
         return restarted;
+    }
+
+    /**
+     * Saves every window (its chunks, Gram matrix, inverse and cursor, with the names of the
+     * parameters in its segment order) and every velocity.
+     */
+    @Override
+    protected void writeState(OptimizerState state) {
+        List<String> names = new ArrayList<>();
+        for (Map.Entry<String, List<String>> entry : windowKeys.entrySet()) {
+            SlidingWindowFisher window = windows.get(entry.getKey());
+            if (window == null) {
+                continue;
+            }
+            String name = windowName(entry.getKey(), state);
+            names.add(name);
+            String prefix = WINDOW + name + "/";
+            state.putStrings(
+                    prefix + "segments", entry.getValue().stream().map(state::nameOf).toList());
+            SlidingWindowFisher.State s = window.state();
+            state.putLong(prefix + "groups", s.windows().size());
+            for (int g = 0; g < s.windows().size(); g++) {
+                state.put(prefix + "chunks/" + g, s.windows().get(g));
+            }
+            state.put(prefix + "gram", s.gram())
+                    .put(prefix + "inverse", s.inverse())
+                    .putLong(prefix + "next", s.next())
+                    .putLong(prefix + "filled", s.filled());
+        }
+        state.putStrings(WINDOWS, names);
+        List<String> moving = new ArrayList<>();
+        for (Map.Entry<String, NDArray> entry : velocities.entrySet()) {
+            String name = state.nameOf(entry.getKey());
+            moving.add(name);
+            state.put(VELOCITY + name, entry.getValue());
+        }
+        state.putStrings(VELOCITIES, moving);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected void readState(OptimizerState state) {
+        if (stateManager == null) {
+            stateManager = state.parameterManager().newSubManager();
+        }
+        Map<String, SlidingWindowFisher> restoredWindows = new HashMap<>();
+        Map<String, List<String>> restoredKeys = new HashMap<>();
+        Map<String, NDArray> restoredVelocities = new HashMap<>();
+        boolean done = false;
+        try (NDManager scratch = stateManager.newSubManager()) {
+            for (String name : state.getStrings(WINDOWS)) {
+                String windowKey = windowKey(name, state);
+                String prefix = WINDOW + name + "/";
+                List<String> keys =
+                        state.getStrings(prefix + "segments").stream().map(state::keyOf).toList();
+                NDList chunks = new NDList();
+                long groups = state.getLong(prefix + "groups");
+                for (int g = 0; g < groups; g++) {
+                    chunks.add(state.array(prefix + "chunks/" + g, scratch));
+                }
+                NDArray gram = state.array(prefix + "gram", scratch);
+                if (gram.getShape().get(0) != windowSize) {
+                    throw new IllegalArgumentException(
+                            "the checkpoint's window holds "
+                                    + gram.getShape().get(0)
+                                    + " gradients, but this optimizer's windowSize is "
+                                    + windowSize);
+                }
+                Shape[] shapes = keys.stream().map(state::shapeOf).toArray(Shape[]::new);
+                SlidingWindowFisher window =
+                        new SlidingWindowFisher(
+                                stateManager,
+                                shapes,
+                                windowSize,
+                                damping,
+                                chunks.head().getDataType());
+                restoredWindows.put(windowKey, window);
+                restoredKeys.put(windowKey, keys);
+                window.restore(
+                        new SlidingWindowFisher.State(
+                                chunks,
+                                gram,
+                                state.array(prefix + "inverse", scratch),
+                                Math.toIntExact(state.getLong(prefix + "next")),
+                                Math.toIntExact(state.getLong(prefix + "filled"))));
+            }
+            for (String name : state.getStrings(VELOCITIES)) {
+                String key = state.keyOf(name);
+                NDArray velocity = state.array(VELOCITY + name, stateManager);
+                restoredVelocities.put(key, velocity);
+                if (!velocity.getShape().equals(state.shapeOf(key))) {
+                    throw new IllegalArgumentException(
+                            "the saved velocity of '"
+                                    + name
+                                    + "' has shape "
+                                    + velocity.getShape()
+                                    + ", but the parameter has "
+                                    + state.shapeOf(key));
+                }
+            }
+            done = true;
+        } finally {
+            if (!done) {
+                restoredWindows.values().forEach(SlidingWindowFisher::close);
+                restoredVelocities.values().forEach(NDArray::close);
+            }
+        }
+        windows.values().forEach(SlidingWindowFisher::close);
+        velocities.values().forEach(NDArray::close);
+        windows.clear();
+        windowKeys.clear();
+        velocities.clear();
+        windows.putAll(restoredWindows);
+        windowKeys.putAll(restoredKeys);
+        velocities.putAll(restoredVelocities);
+    }
+
+    private String windowName(String windowKey, OptimizerState state) {
+        return windowKey.equals(GLOBAL_KEY) ? GLOBAL_KEY : state.nameOf(windowKey);
+    }
+
+    private String windowKey(String name, OptimizerState state) {
+        boolean global = name.equals(GLOBAL_KEY);
+        if (global != (scope == Scope.GLOBAL)) {
+            throw new IllegalArgumentException(
+                    "the checkpoint holds "
+                            + (global ? Scope.GLOBAL : Scope.PER_PARAMETER)
+                            + " windows, but this optimizer's scope is "
+                            + scope);
+        }
+        return global ? GLOBAL_KEY : state.keyOf(name);
     }
 
     private static boolean sameSet(List<String> a, List<String> b) {

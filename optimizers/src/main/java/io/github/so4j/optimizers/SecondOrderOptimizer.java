@@ -8,13 +8,21 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.ParameterTracker;
 import ai.djl.training.tracker.Tracker;
+import ai.djl.util.Pair;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -52,6 +60,11 @@ import org.slf4j.LoggerFactory;
  *       gradients across backward passes otherwise).
  * </ul>
  *
+ * <p>Checkpoints: {@link #saveState} writes the optimizer's complete state, {@link #loadState}
+ * restores it into a fresh optimizer built with the same settings, for the same model (see {@link
+ * #saveState} for how it sits beside DJL's {@code Model.save}). Subclasses provide {@link
+ * #writeState} and {@link #readState}.
+ *
  * <p>Training must run on one device. Parameters that appear later (unfrozen) start moving at the
  * step after they appear; the subclass hears of every change of the parameter set through {@link
  * #parametersChanged}.
@@ -60,6 +73,11 @@ public abstract class SecondOrderOptimizer extends Optimizer {
 
     private static final Logger logger = LoggerFactory.getLogger(SecondOrderOptimizer.class);
     private static final Pattern DJL_UID = Pattern.compile("uid-\\d+-(\\d+)");
+    private static final String STEPS = "so4j/steps";
+    private static final String SKIPPED = "so4j/skippedSteps";
+    private static final String NON_FINITE = "so4j/nonFiniteGradientSteps";
+    private static final String REJECTED = "so4j/rejectedStatisticsSteps";
+    private static final String RESTARTS = "so4j/restarts";
 
     private final ParameterTracker learningRateTracker;
     private final Map<String, String> idByUid = new HashMap<>();
@@ -145,7 +163,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
             beginStep(weight);
         }
         updatedThisStep.add(uid);
-        int count = updateCount(parameterId);
+        int count = (int) Math.min(steps, Integer.MAX_VALUE);
         try (NDArray direction = pending.remove(uid)) {
             if (direction != null) {
                 float learningRate = learningRateTracker.getNewValue(parameterId, count);
@@ -353,6 +371,217 @@ public abstract class SecondOrderOptimizer extends Optimizer {
             logger.warn("{} (step {}): {}", getClass().getSimpleName(), steps, description);
         }
         inProblem = streak;
+    }
+
+    /**
+     * Writes the optimizer's complete state, in a versioned, checksummed format: every statistic,
+     * window, factor, inverse or root, momentum, counter and random state, so that training resumed
+     * from it continues bit for bit as if it had not stopped (on the same machine and device).
+     *
+     * <p>Parameters are saved by DJL ({@code Model.save}, or {@code Block.saveParameters}); this is
+     * the other half of a checkpoint. Parameters are named as {@code model.getParameters()} names
+     * them, so the state can be restored into a new process's model of the same architecture. Call
+     * it between steps (after {@code Trainer.step()}).
+     *
+     * @param out the stream to write to; not closed
+     * @param model the block being trained (for the names of its parameters)
+     * @throws IOException if writing fails
+     * @throws IllegalStateException if called while DJL is in the middle of a step
+     * @throws IllegalArgumentException if the optimizer trains an array that is not a parameter of
+     *     {@code model}
+     */
+    public final void saveState(OutputStream out, Block model) throws IOException {
+        if (!pending.isEmpty()) {
+            throw new IllegalStateException(
+                    "saveState must be called between steps, but DJL has not yet updated "
+                            + pending.size()
+                            + " parameters of step "
+                            + steps);
+        }
+        Map<String, Parameter> trained = trainedParameters(model);
+        Map<String, String> nameByKey = new HashMap<>();
+        Map<String, String> keyByName = new HashMap<>();
+        Map<String, Shape> shapeByKey = new HashMap<>();
+        List<CheckpointFormat.ParameterEntry> table = new ArrayList<>();
+        for (Map.Entry<String, Parameter> entry : trained.entrySet()) {
+            NDArray array = entry.getValue().getArray();
+            nameByKey.put(array.getUid(), entry.getKey());
+            keyByName.put(entry.getKey(), array.getUid());
+            shapeByKey.put(array.getUid(), array.getShape());
+            table.add(
+                    new CheckpointFormat.ParameterEntry(
+                            entry.getKey(), array.getDataType(), array.getShape()));
+        }
+        for (NDArray weight : parameters) {
+            if (!nameByKey.containsKey(weight.getUid())) {
+                throw new IllegalArgumentException(
+                        getClass().getSimpleName()
+                                + " trains an array of shape "
+                                + weight.getShape()
+                                + " that is not a trained parameter of the given model");
+            }
+        }
+        OptimizerState state =
+                new OptimizerState(
+                        nameByKey, keyByName, shapeByKey, managerOf(trained, "saveState"));
+        state.putLong(STEPS, steps)
+                .putLong(SKIPPED, skippedSteps)
+                .putLong(NON_FINITE, nonFiniteGradientSteps)
+                .putLong(REJECTED, rejectedStatisticsSteps)
+                .putLong(RESTARTS, restarts);
+        writeState(state);
+        CheckpointFormat.write(out, getClass().getName(), table, state);
+    }
+
+    /**
+     * Restores a state written by {@link #saveState}, into this optimizer (built with the same
+     * settings) for this model (whose parameters DJL has restored and whose trainer exists).
+     *
+     * <p>Nothing changes unless the whole checkpoint is read, verified and accepted.
+     *
+     * @param in the stream to read; not closed
+     * @param model the block being trained
+     * @throws IOException if the stream is not a checkpoint, of an unsupported version, truncated
+     *     or corrupt (its checksum does not match)
+     * @throws IllegalArgumentException if it was written by another optimizer, for another model
+     *     (the message lists the parameters whose names, dtypes or shapes differ), or with settings
+     *     this optimizer cannot take (for example another window size)
+     */
+    public final void loadState(InputStream in, Block model) throws IOException {
+        Map<String, Parameter> trained = trainedParameters(model);
+        NDManager parameterManager = managerOf(trained, "loadState");
+        Map<String, String> nameByKey = new HashMap<>();
+        Map<String, String> keyByName = new HashMap<>();
+        Map<String, Shape> shapeByKey = new HashMap<>();
+        for (Map.Entry<String, Parameter> entry : trained.entrySet()) {
+            NDArray array = entry.getValue().getArray();
+            nameByKey.put(array.getUid(), entry.getKey());
+            keyByName.put(entry.getKey(), array.getUid());
+            shapeByKey.put(array.getUid(), array.getShape());
+        }
+        try (NDManager scratch = parameterManager.newSubManager()) {
+            OptimizerState state =
+                    new OptimizerState(nameByKey, keyByName, shapeByKey, parameterManager);
+            CheckpointFormat.Contents contents = CheckpointFormat.read(in, scratch, state);
+            if (!contents.optimizer().equals(getClass().getName())) {
+                throw new IllegalArgumentException(
+                        "the checkpoint was written by "
+                                + contents.optimizer()
+                                + ", not by "
+                                + getClass().getName());
+            }
+            checkSameModel(contents.parameters(), trained);
+            long[] counters = {
+                state.getLong(STEPS),
+                state.getLong(SKIPPED),
+                state.getLong(NON_FINITE),
+                state.getLong(REJECTED),
+                state.getLong(RESTARTS)
+            };
+            readState(state);
+            closeStep();
+            steps = counters[0];
+            skippedSteps = counters[1];
+            nonFiniteGradientSteps = counters[2];
+            rejectedStatisticsSteps = counters[3];
+            restarts = counters[4];
+            parameters =
+                    trained.isEmpty()
+                            ? List.of()
+                            : discover(trained.values().iterator().next().getArray());
+            rediscover = false;
+            inProblem = false;
+            stepSkipped = false;
+        }
+    }
+
+    /**
+     * Adds the subclass's complete state to a checkpoint: everything that the next steps depend on.
+     * Arrays are stored by reference and encoded right after this returns.
+     *
+     * @param state the checkpoint's contents; name per-parameter entries with {@link
+     *     OptimizerState#nameOf(String)}
+     */
+    protected abstract void writeState(OptimizerState state);
+
+    /**
+     * Replaces the subclass's state with a checkpoint's. It must check everything it needs (entries
+     * present, shapes and settings consistent) before it changes anything, and throw {@link
+     * IllegalArgumentException} naming what does not match.
+     *
+     * @param state the checkpoint's contents; copy arrays out with {@link
+     *     OptimizerState#array(String, NDManager)}, translate names with {@link
+     *     OptimizerState#keyOf(String)}
+     */
+    protected abstract void readState(OptimizerState state);
+
+    /** The model's trained parameters (initialized, requiring a gradient), by name, in order. */
+    private static Map<String, Parameter> trainedParameters(Block model) {
+        Map<String, Parameter> trained = new LinkedHashMap<>();
+        for (Pair<String, Parameter> p : model.getParameters()) {
+            Parameter parameter = p.getValue();
+            if (parameter.isInitialized() && parameter.requiresGradient()) {
+                trained.put(p.getKey(), parameter);
+            }
+        }
+        return trained;
+    }
+
+    private static NDManager managerOf(Map<String, Parameter> trained, String caller) {
+        if (trained.isEmpty()) {
+            throw new IllegalArgumentException(
+                    caller
+                            + " needs a model with trained parameters: initialize it and create"
+                            + " its trainer first");
+        }
+        return trained.values().iterator().next().getArray().getManager();
+    }
+
+    private static void checkSameModel(
+            List<CheckpointFormat.ParameterEntry> saved, Map<String, Parameter> trained) {
+        List<String> differences = new ArrayList<>();
+        Set<String> savedNames = new HashSet<>();
+        for (CheckpointFormat.ParameterEntry entry : saved) {
+            savedNames.add(entry.name());
+            Parameter parameter = trained.get(entry.name());
+            if (parameter == null) {
+                differences.add("the model has no trained parameter " + entry);
+                continue;
+            }
+            NDArray array = parameter.getArray();
+            if (!array.getShape().equals(entry.shape())
+                    || array.getDataType() != entry.dataType()) {
+                differences.add(
+                        "parameter '"
+                                + entry.name()
+                                + "' is "
+                                + entry.dataType()
+                                + " "
+                                + entry.shape()
+                                + " in the checkpoint but "
+                                + array.getDataType()
+                                + " "
+                                + array.getShape()
+                                + " in the model");
+            }
+        }
+        for (Map.Entry<String, Parameter> entry : trained.entrySet()) {
+            if (!savedNames.contains(entry.getKey())) {
+                NDArray array = entry.getValue().getArray();
+                differences.add(
+                        "the checkpoint has no parameter '"
+                                + entry.getKey()
+                                + "' "
+                                + array.getDataType()
+                                + " "
+                                + array.getShape());
+            }
+        }
+        if (!differences.isEmpty()) {
+            throw new IllegalArgumentException(
+                    "the checkpoint was saved for another model: "
+                            + String.join("; ", differences));
+        }
     }
 
     /**

@@ -134,7 +134,13 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
     private final double armijo;
     private final int maxHalvings;
     private final boolean trainingMode;
-    private final Random random;
+    private static final String RANDOM = "subspace/random";
+    private static final String FAILURES = "subspace/lineSearchFailures";
+    private static final String BASIS = "subspace/eigenBasis";
+    private static final String BASIS_PARAMETERS = "subspace/eigenBasisParameters";
+    private static final String BASIS_AGE = "subspace/stepsSinceRefresh";
+
+    private Random random;
 
     private NDManager stateManager;
     private NDArray eigenBasis;
@@ -567,6 +573,66 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
         eigenBasis = null;
         eigenBasisKeys = null;
         return true;
+    }
+
+    /**
+     * Saves the random generator, the line-search failure count and, for the EIGEN subspace, the
+     * eigenvector basis with its parameters and age. A step prepared but not yet taken is not part
+     * of the state: save between steps.
+     */
+    @Override
+    protected void writeState(OptimizerState state) {
+        state.putRandom(RANDOM, random).putLong(FAILURES, lineSearchFailures);
+        if (eigenBasis != null) {
+            state.put(BASIS, eigenBasis)
+                    .putStrings(
+                            BASIS_PARAMETERS, eigenBasisKeys.stream().map(state::nameOf).toList())
+                    .putLong(BASIS_AGE, stepsSinceRefresh);
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected void readState(OptimizerState state) {
+        Random restoredRandom = state.getRandom(RANDOM);
+        long failures = state.getLong(FAILURES);
+        NDArray basis = null;
+        Set<String> basisKeys = null;
+        int age = 0;
+        if (state.contains(BASIS)) {
+            if (subspace != Subspace.EIGEN) {
+                throw new IllegalArgumentException(
+                        "the checkpoint holds an EIGEN basis, but this optimizer's subspace is "
+                                + subspace);
+            }
+            basisKeys = new HashSet<>();
+            for (String name : state.getStrings(BASIS_PARAMETERS)) {
+                basisKeys.add(state.keyOf(name));
+            }
+            age = Math.toIntExact(state.getLong(BASIS_AGE));
+            if (stateManager == null) {
+                stateManager = state.parameterManager().newSubManager();
+            }
+            basis = state.array(BASIS, stateManager);
+            if (basis.getShape().get(0) != dimension) {
+                long saved = basis.getShape().get(0);
+                basis.close();
+                throw new IllegalArgumentException(
+                        "the checkpoint's basis has "
+                                + saved
+                                + " directions, but this optimizer's dimension is "
+                                + dimension);
+            }
+        }
+        discardPrepared();
+        if (eigenBasis != null) {
+            eigenBasis.close();
+        }
+        random = restoredRandom;
+        lineSearchFailures = failures;
+        eigenBasis = basis;
+        eigenBasisKeys = basisKeys;
+        stepsSinceRefresh = age;
     }
 
     /**

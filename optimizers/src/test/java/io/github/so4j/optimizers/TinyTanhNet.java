@@ -1,5 +1,6 @@
 package io.github.so4j.optimizers;
 
+import ai.djl.MalformedModelException;
 import ai.djl.Model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -18,6 +19,11 @@ import ai.djl.training.Trainer;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.util.Pair;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
 import java.util.Random;
 
 /**
@@ -47,6 +53,15 @@ final class TinyTanhNet implements AutoCloseable {
     private final Parameter[] parameters = new Parameter[4];
 
     TinyTanhNet(Optimizer optimizer, DataType type) {
+        this(optimizer, type, null);
+    }
+
+    /**
+     * A net whose parameters are those DJL saved with {@link #saveParameters()} (the resume path:
+     * load the parameters, then create the trainer), or freshly initialized when {@code saved} is
+     * {@code null}.
+     */
+    TinyTanhNet(Optimizer optimizer, DataType type, byte[] saved) {
         model = Model.newInstance("tiny");
         model.setDataType(type);
         model.setBlock(
@@ -54,8 +69,20 @@ final class TinyTanhNet implements AutoCloseable {
                         .add(Linear.builder().setUnits(HIDDEN).build())
                         .add(Activation::tanh)
                         .add(Linear.builder().setUnits(OUT).build()));
+        if (saved != null) {
+            model.getBlock().initialize(model.getNDManager(), type, new Shape(BATCH, IN));
+            try {
+                model.getBlock()
+                        .loadParameters(
+                                model.getNDManager(),
+                                new DataInputStream(new ByteArrayInputStream(saved)));
+            } catch (IOException | MalformedModelException e) {
+                throw new IllegalStateException(e);
+            }
+        }
         trainer =
                 model.newTrainer(new DefaultTrainingConfig(Loss.l2Loss()).optOptimizer(optimizer));
+        // keeps loaded parameters, and makes them require a gradient
         trainer.initialize(new Shape(BATCH, IN));
         store = new ParameterStore(trainer.getManager(), false);
         store.setParameterServer(new LocalParameterServer(optimizer), trainer.getDevices());
@@ -63,6 +90,17 @@ final class TinyTanhNet implements AutoCloseable {
         for (Pair<String, Parameter> p : model.getBlock().getParameters()) {
             parameters[i++] = p.getValue();
         }
+    }
+
+    /** The parameters, as DJL's {@code Block.saveParameters} writes them. */
+    byte[] saveParameters() {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (DataOutputStream out = new DataOutputStream(bytes)) {
+            model.getBlock().saveParameters(out);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        return bytes.toByteArray();
     }
 
     /** The weights, flattened in the order W1, b1, W2, b2. */

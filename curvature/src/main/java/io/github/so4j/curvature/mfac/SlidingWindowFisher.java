@@ -446,6 +446,102 @@ public final class SlidingWindowFisher implements AutoCloseable {
                 + "]";
     }
 
+    /**
+     * The complete state of a window, for checkpoints: the window's chunked arrays, the Gram matrix
+     * \( K = G G^\top \) and \( (K + m\lambda I)^{-1} \) (both m x m float64), the slot the next
+     * gradient goes to, and how many slots are filled.
+     *
+     * @param windows the window in its chunked layout, one array per chunk group
+     * @param gram K
+     * @param inverse \( (K + m\lambda I)^{-1} \)
+     * @param next the next slot
+     * @param filled the number of filled slots
+     */
+    public record State(NDList windows, NDArray gram, NDArray inverse, int next, int filled) {}
+
+    /**
+     * Returns the window's state: the window's own arrays, valid until the next add and not to be
+     * modified.
+     *
+     * @return the state
+     */
+    public State state() {
+        return new State(new NDList(windows), gram, inverse, next, filled);
+    }
+
+    /**
+     * Replaces the window's state with copies of another's, saved from a window of the same segment
+     * shapes, capacity and dtype.
+     *
+     * <p><b>Cost</b>: one copy of dm + 2m<sup>2</sup> numbers.
+     *
+     * @param state the state to copy. Not modified.
+     * @throws IllegalArgumentException naming what does not match; the window is then unchanged
+     */
+    public void restore(State state) {
+        if (state.windows().size() != windows.length) {
+            throw new IllegalArgumentException(
+                    "the saved window has "
+                            + state.windows().size()
+                            + " chunk groups, but this one has "
+                            + windows.length
+                            + " (other parameter shapes)");
+        }
+        for (int g = 0; g < windows.length; g++) {
+            checkSame("window group " + g, state.windows().get(g), windows[g]);
+        }
+        checkSame("Gram matrix", state.gram(), gram);
+        checkSame("inverse", state.inverse(), inverse);
+        if (state.next() < 0
+                || state.next() >= capacity
+                || state.filled() < 0
+                || state.filled() > capacity) {
+            throw new IllegalArgumentException(
+                    "the saved window's cursor (next "
+                            + state.next()
+                            + ", filled "
+                            + state.filled()
+                            + ") does not fit m = "
+                            + capacity);
+        }
+        for (int g = 0; g < windows.length; g++) {
+            NDArray old = windows[g];
+            windows[g] = copy(state.windows().get(g));
+            old.close();
+        }
+        NDArray oldGram = gram;
+        NDArray oldInverse = inverse;
+        gram = copy(state.gram());
+        inverse = copy(state.inverse());
+        oldGram.close();
+        oldInverse.close();
+        next = state.next();
+        filled = state.filled();
+    }
+
+    private static void checkSame(String what, NDArray saved, NDArray current) {
+        if (!saved.getShape().equals(current.getShape())
+                || saved.getDataType() != current.getDataType()) {
+            throw new IllegalArgumentException(
+                    "the saved "
+                            + what
+                            + " is "
+                            + saved.getDataType()
+                            + " "
+                            + saved.getShape()
+                            + ", but this window's is "
+                            + current.getDataType()
+                            + " "
+                            + current.getShape());
+        }
+    }
+
+    private NDArray copy(NDArray source) {
+        NDArray copy = source.toDevice(manager.getDevice(), true);
+        copy.attach(manager);
+        return copy;
+    }
+
     /** Frees the window and its m x m matrices. */
     @Override
     public void close() {

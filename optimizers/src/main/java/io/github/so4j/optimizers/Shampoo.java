@@ -16,6 +16,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.StringJoiner;
+import java.util.TreeMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,6 +45,10 @@ import org.slf4j.LoggerFactory;
  * infinite gradient, or products that overflow) is skipped before any state changes and counted in
  * {@link #health()}; root failures are handled by the preconditioner's failure ladder and counted
  * in {@link #rootHealth()}.
+ *
+ * <p>Checkpoints ({@link #saveState}, {@link #loadState}) hold the complete state: the step count,
+ * per parameter the filtered gradient, the grafted second moment and the velocity (those the
+ * settings use), every block's L, R and current roots, and the root computations' counters.
  *
  * <p>Defaults: Meta's distributed Shampoo ({@code facebookresearch/optimizers}, commit f606606,
  * version 1.0.0): the constructor of {@code distributed_shampoo.py} for max_preconditioner_dim
@@ -76,6 +81,20 @@ public final class Shampoo extends SecondOrderOptimizer {
 
     /** Added to Shampoo's block norm before grafting divides by it (Meta's value). */
     private static final double NORM_FLOOR = 1e-16;
+
+    private static final String TAKEN = "shampoo/taken";
+    private static final String PARAMETERS = "shampoo/parameters";
+    private static final String PARAMETER = "shampoo/parameter/";
+    private static final String[] MOMENTS = {"firstMoment", "secondMoment", "velocity"};
+    private static final String[] FACTORS = {"left", "right", "leftRoots", "rightRoots"};
+    private static final String[] COUNTERS = {
+        "statisticsUpdates",
+        "computations",
+        "float64Retries",
+        "hostFallbacks",
+        "failedRoots",
+        "consecutiveFailures"
+    };
 
     private final ShampooConfig config;
     private final float beta1;
@@ -112,14 +131,23 @@ public final class Shampoo extends SecondOrderOptimizer {
             this.preconditioner = preconditioner;
         }
 
+        NDArray[] moments() {
+            return new NDArray[] {firstMoment, secondMoment, velocity};
+        }
+
         @Override
         public void close() {
-            for (NDArray array : new NDArray[] {firstMoment, secondMoment, velocity}) {
+            close(true);
+        }
+
+        /** Frees the moments, and the preconditioner too if asked. */
+        void close(boolean withPreconditioner) {
+            for (NDArray array : moments()) {
                 if (array != null) {
                     array.close();
                 }
             }
-            if (preconditioner != null) {
+            if (withPreconditioner && preconditioner != null) {
                 preconditioner.close();
             }
         }
@@ -233,21 +261,22 @@ public final class Shampoo extends SecondOrderOptimizer {
     }
 
     private State newState(ParameterGradient p) {
-        NDArray weight = p.weight();
-        DataType type = p.gradient().getDataType();
+        return newState(p.weight().getShape(), p.gradient().getDataType(), name(p));
+    }
+
+    /** Zero moments and statistics, identity roots, for a weight of this shape and dtype. */
+    private State newState(Shape shape, DataType type, String name) {
         ShampooPreconditioner preconditioner = null;
-        Shape working = weight.getShape();
-        if (BlockLayout.preconditionable(weight.getShape())) {
-            preconditioner =
-                    new ShampooPreconditioner(
-                            stateManager, name(p), weight.getShape(), type, config);
+        Shape working = shape;
+        if (BlockLayout.preconditionable(shape)) {
+            preconditioner = new ShampooPreconditioner(stateManager, name, shape, type, config);
             BlockLayout layout = preconditioner.layout();
             working =
                     new Shape(layout.blockCount(), layout.rowBlockSize(), layout.columnBlockSize());
         }
         NDArray first = beta1 > 0 ? stateManager.zeros(working, type) : null;
         NDArray second = grafting.keepsSquares() ? stateManager.zeros(working, type) : null;
-        NDArray velocity = momentum > 0 ? stateManager.zeros(weight.getShape(), type) : null;
+        NDArray velocity = momentum > 0 ? stateManager.zeros(shape, type) : null;
         return new State(first, second, velocity, preconditioner);
     }
 
@@ -403,6 +432,170 @@ public final class Shampoo extends SecondOrderOptimizer {
             state.close();
         }
         return restarted;
+    }
+
+    /**
+     * Saves the step count and, per parameter, the moments (filtered gradient, grafted second
+     * moment, velocity: those the settings use), the blocks' statistics and roots, and the root
+     * computations' counters.
+     */
+    @Override
+    protected void writeState(OptimizerState state) {
+        state.putLong(TAKEN, taken);
+        Map<String, State> byName = new TreeMap<>();
+        for (Map.Entry<String, State> entry : states.entrySet()) {
+            byName.put(state.nameOf(entry.getKey()), entry.getValue());
+        }
+        for (Map.Entry<String, State> entry : byName.entrySet()) {
+            String prefix = PARAMETER + entry.getKey() + "/";
+            State s = entry.getValue();
+            NDArray[] moments = s.moments();
+            for (int i = 0; i < MOMENTS.length; i++) {
+                if (moments[i] != null) {
+                    state.put(prefix + MOMENTS[i], moments[i]);
+                }
+            }
+            if (s.preconditioner != null) {
+                ShampooPreconditioner.State p = s.preconditioner.state();
+                NDArray[] factors = {p.left(), p.right(), p.leftRoots(), p.rightRoots()};
+                for (int i = 0; i < FACTORS.length; i++) {
+                    state.put(prefix + FACTORS[i], factors[i]);
+                }
+                RootHealth h = p.health();
+                long[] counters = {
+                    p.statisticsUpdates(),
+                    h.computations(),
+                    h.float64Retries(),
+                    h.hostFallbacks(),
+                    h.failedRoots(),
+                    h.consecutiveFailures()
+                };
+                for (int i = 0; i < COUNTERS.length; i++) {
+                    state.putLong(prefix + COUNTERS[i], counters[i]);
+                }
+                state.putStrings(prefix + "lastProblem", List.of(h.lastProblem()));
+            }
+        }
+        state.putStrings(PARAMETERS, new ArrayList<>(byName.keySet()));
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Each saved parameter's state is rebuilt as this optimizer's settings would build it (block
+     * layout, which moments exist) and must match the checkpoint entry for entry.
+     */
+    @Override
+    protected void readState(OptimizerState state) {
+        if (stateManager == null) {
+            stateManager = state.parameterManager().newSubManager();
+        }
+        Map<String, State> restored = new HashMap<>();
+        boolean done = false;
+        try (NDManager scratch = stateManager.newSubManager()) {
+            for (String name : state.getStrings(PARAMETERS)) {
+                String key = state.keyOf(name);
+                String prefix = PARAMETER + name + "/";
+                State fresh = null;
+                for (String entry : MOMENTS) {
+                    if (fresh == null && state.contains(prefix + entry)) {
+                        DataType type = state.array(prefix + entry, scratch).getDataType();
+                        fresh = newState(state.shapeOf(key), type, name);
+                    }
+                }
+                if (fresh == null && state.contains(prefix + FACTORS[0])) {
+                    DataType type = state.array(prefix + FACTORS[0], scratch).getDataType();
+                    fresh = newState(state.shapeOf(key), type, name);
+                }
+                if (fresh == null) {
+                    throw new IllegalArgumentException(
+                            "the checkpoint has no state for parameter '" + name + "'");
+                }
+                restored.put(key, fresh);
+                NDArray[] moments = fresh.moments();
+                NDArray[] saved = new NDArray[MOMENTS.length];
+                for (int i = 0; i < MOMENTS.length; i++) {
+                    String entry = prefix + MOMENTS[i];
+                    matches(name, MOMENTS[i], state.contains(entry), moments[i] != null);
+                    if (moments[i] != null) {
+                        saved[i] = state.array(entry, scratch);
+                        sameShape(name, MOMENTS[i], saved[i], moments[i]);
+                    }
+                }
+                for (NDArray array : saved) {
+                    if (array != null) {
+                        array.attach(stateManager);
+                    }
+                }
+                fresh.close(false);
+                fresh = new State(saved[0], saved[1], saved[2], fresh.preconditioner);
+                restored.put(key, fresh);
+                matches(
+                        name,
+                        "preconditioner",
+                        state.contains(prefix + FACTORS[0]),
+                        fresh.preconditioner != null);
+                if (fresh.preconditioner != null) {
+                    long[] c = new long[COUNTERS.length];
+                    for (int i = 0; i < c.length; i++) {
+                        c[i] = state.getLong(prefix + COUNTERS[i]);
+                    }
+                    fresh.preconditioner.restore(
+                            new ShampooPreconditioner.State(
+                                    state.array(prefix + FACTORS[0], scratch),
+                                    state.array(prefix + FACTORS[1], scratch),
+                                    state.array(prefix + FACTORS[2], scratch),
+                                    state.array(prefix + FACTORS[3], scratch),
+                                    c[0],
+                                    new RootHealth(
+                                            c[1],
+                                            c[2],
+                                            c[3],
+                                            c[4],
+                                            Math.toIntExact(c[5]),
+                                            state.getStrings(prefix + "lastProblem").get(0))));
+                }
+            }
+            done = true;
+        } finally {
+            if (!done) {
+                restored.values().forEach(State::close);
+            }
+        }
+        states.values().forEach(State::close);
+        states.clear();
+        states.putAll(restored);
+        taken = state.getLong(TAKEN);
+    }
+
+    /** Throws unless the checkpoint has an entry exactly when these settings use it. */
+    private static void matches(String name, String entry, boolean saved, boolean used) {
+        if (saved != used) {
+            throw new IllegalArgumentException(
+                    "the checkpoint "
+                            + (saved ? "has" : "has no")
+                            + " "
+                            + entry
+                            + " for parameter '"
+                            + name
+                            + "', but this optimizer's settings "
+                            + (used ? "need" : "have none")
+                            + (used ? " one" : ""));
+        }
+    }
+
+    private static void sameShape(String name, String entry, NDArray saved, NDArray fresh) {
+        if (!saved.getShape().equals(fresh.getShape())) {
+            throw new IllegalArgumentException(
+                    "the saved "
+                            + entry
+                            + " of '"
+                            + name
+                            + "' has shape "
+                            + saved.getShape()
+                            + ", but this optimizer's settings give "
+                            + fresh.getShape());
+        }
     }
 
     /**

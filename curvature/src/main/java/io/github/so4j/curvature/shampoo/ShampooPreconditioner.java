@@ -64,8 +64,8 @@ public final class ShampooPreconditioner implements AutoCloseable {
     private final DataType dataType;
     private final CoupledNewtonInverseRoot newton;
     private final EigenInverseRoot eigen = new EigenInverseRoot();
-    private final NDArray left;
-    private final NDArray right;
+    private NDArray left;
+    private NDArray right;
     private NDArray leftRoots;
     private NDArray rightRoots;
     private long statisticsUpdates;
@@ -87,6 +87,24 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * @param right \( G^\top G \) per block, shape (blocks, c, c)
      */
     public record Increments(NDArray left, NDArray right) {}
+
+    /**
+     * The complete state of a preconditioner, for checkpoints.
+     *
+     * @param left the statistics L (not bias-corrected), shape (blocks, r, r)
+     * @param right the statistics R, shape (blocks, c, c)
+     * @param leftRoots the current roots of L, shape (blocks, r, r)
+     * @param rightRoots the current roots of R, shape (blocks, c, c)
+     * @param statisticsUpdates the number of statistics updates (t in the bias correction)
+     * @param health the root computations' counters
+     */
+    public record State(
+            NDArray left,
+            NDArray right,
+            NDArray leftRoots,
+            NDArray rightRoots,
+            long statisticsUpdates,
+            RootHealth health) {}
 
     /**
      * Creates the preconditioner of one tensor, with zero statistics and identity roots.
@@ -388,6 +406,66 @@ public final class ShampooPreconditioner implements AutoCloseable {
         NDArray copy = array.duplicate();
         copy.attach(owner);
         return copy;
+    }
+
+    /**
+     * Returns the complete state, for a checkpoint: the live arrays, not copies, valid until the
+     * next call that changes this preconditioner. The arrays must not be modified.
+     *
+     * @return the state
+     */
+    public State state() {
+        return new State(left, right, leftRoots, rightRoots, statisticsUpdates, health());
+    }
+
+    /**
+     * Replaces the state with a saved one (copies of its arrays); the once-per-preconditioner
+     * warnings are not part of the state. Nothing changes unless every array matches.
+     *
+     * @param state a state from {@link #state()} of a preconditioner with the same layout and
+     *     dtype. Not modified.
+     * @throws IllegalArgumentException naming the first array whose shape or dtype differs
+     */
+    public void restore(State state) {
+        check("left statistics", state.left(), left);
+        check("right statistics", state.right(), right);
+        check("left roots", state.leftRoots(), leftRoots);
+        check("right roots", state.rightRoots(), rightRoots);
+        NDArray[] old = {left, right, leftRoots, rightRoots};
+        left = copy(state.left(), manager);
+        right = copy(state.right(), manager);
+        leftRoots = copy(state.leftRoots(), manager);
+        rightRoots = copy(state.rightRoots(), manager);
+        for (NDArray array : old) {
+            array.close();
+        }
+        statisticsUpdates = state.statisticsUpdates();
+        RootHealth health = state.health();
+        computations = health.computations();
+        float64Retries = health.float64Retries();
+        hostFallbacks = health.hostFallbacks();
+        failedRoots = health.failedRoots();
+        consecutiveFailures = health.consecutiveFailures();
+        lastProblem = health.lastProblem();
+    }
+
+    private void check(String what, NDArray saved, NDArray current) {
+        if (!saved.getShape().equals(current.getShape())
+                || saved.getDataType() != current.getDataType()) {
+            throw new IllegalArgumentException(
+                    "the saved "
+                            + what
+                            + " of "
+                            + name
+                            + " are "
+                            + saved.getDataType()
+                            + " "
+                            + saved.getShape()
+                            + ", but this preconditioner's are "
+                            + current.getDataType()
+                            + " "
+                            + current.getShape());
+        }
     }
 
     /**

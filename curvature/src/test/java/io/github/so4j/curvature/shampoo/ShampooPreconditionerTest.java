@@ -412,6 +412,67 @@ class ShampooPreconditionerTest {
         }
     }
 
+    /**
+     * A preconditioner restored from another's state gives bit for bit the same statistics, roots,
+     * counters and directions over the next steps (including a root computation); one of another
+     * layout is refused by name, unchanged. Exponential statistics with bias correction, so that
+     * the restored update count matters too.
+     */
+    @Test
+    void restoredStateContinuesBitForBit() {
+        ShampooConfig config = ShampooConfig.DEFAULT.withMaxPreconditionerDim(4).withBeta2(0.9);
+        Random random = new Random(8);
+        double[][][] g = new double[6][][];
+        for (int t = 0; t < g.length; t++) {
+            g[t] = Dense.gaussian(random, 6, 10, 1);
+        }
+        Shape shape = new Shape(6, 10);
+        try (ShampooPreconditioner original =
+                        new ShampooPreconditioner(manager, "w", shape, DataType.FLOAT32, config);
+                ShampooPreconditioner restored =
+                        new ShampooPreconditioner(manager, "w", shape, DataType.FLOAT32, config);
+                ShampooPreconditioner other =
+                        new ShampooPreconditioner(
+                                manager,
+                                "v",
+                                shape,
+                                DataType.FLOAT32,
+                                config.withMaxPreconditionerDim(8))) {
+            for (int t = 0; t < 3; t++) {
+                original.update(tensor(g[t], DataType.FLOAT32));
+            }
+            original.updateRoots();
+            restored.restore(original.state());
+            assertEquals(original.health(), restored.health());
+            assertEquals(original.statisticsUpdates(), restored.statisticsUpdates());
+            for (int t = 3; t < 6; t++) {
+                NDArray gradient = tensor(g[t], DataType.FLOAT32);
+                original.update(gradient);
+                restored.update(gradient);
+                if (t == 4) {
+                    original.updateRoots();
+                    restored.updateRoots();
+                }
+                assertArrayEquals(
+                        original.preconditionTensor(gradient).toFloatArray(),
+                        restored.preconditionTensor(gradient).toFloatArray());
+            }
+            assertArrayEquals(
+                    original.leftStatistics(manager).toFloatArray(),
+                    restored.leftStatistics(manager).toFloatArray());
+            assertArrayEquals(
+                    original.rightRoots(manager).toFloatArray(),
+                    restored.rightRoots(manager).toFloatArray());
+            assertEquals(original.health(), restored.health());
+            float[] before = other.leftStatistics(manager).toFloatArray();
+            assertMessage(
+                    "the saved left statistics of v are float32 (6, 3, 3), but this"
+                            + " preconditioner's are float32 (2, 6, 6)",
+                    () -> other.restore(original.state()));
+            assertArrayEquals(before, other.leftStatistics(manager).toFloatArray());
+        }
+    }
+
     /** Statistics, roots and directions for 300 steps must not grow the live-array count. */
     @Test
     void manyStepsLeaveTheLiveArrayCountFlat() {

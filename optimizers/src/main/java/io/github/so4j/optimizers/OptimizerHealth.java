@@ -1,5 +1,9 @@
 package io.github.so4j.optimizers;
 
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
 /**
  * A snapshot of what an optimizer did: steps taken and skipped, and why.
  *
@@ -11,6 +15,8 @@ package io.github.so4j.optimizers;
  * @param restarts how often the curvature state was restarted because the set or the shapes of the
  *     parameters changed
  * @param lastProblem a description of the most recent problem, or the empty string
+ * @param curvature the optimizer's own curvature counters by name (for example failed inversions or
+ *     roots, fallbacks taken, the last residual), empty when it has none
  */
 public record OptimizerHealth(
         long steps,
@@ -18,4 +24,21 @@ public record OptimizerHealth(
         long nonFiniteGradientSteps,
         long rejectedStatisticsSteps,
         long restarts,
-        String lastProblem) {}
+        String lastProblem,
+        Map<String, Object> curvature) {
+
+    /**
+     * Copies the curvature counters.
+     *
+     * @param steps the number of steps begun
+     * @param skippedSteps the number of steps skipped
+     * @param nonFiniteGradientSteps skipped for non-finite gradients
+     * @param rejectedStatisticsSteps skipped for non-finite statistics
+     * @param restarts restarts of the curvature state
+     * @param lastProblem the most recent problem
+     * @param curvature the curvature counters
+     */
+    public OptimizerHealth {
+        curvature = Collections.unmodifiableMap(new LinkedHashMap<>(curvature));
+    }
+}

@@ -53,7 +53,10 @@ import org.slf4j.LoggerFactory;
  *   <li>A NaN or infinite gradient skips the whole step: no weight and no optimizer state changes
  *       (one device reduction and one host synchronisation per step decide it).
  *   <li>A subclass may reject its statistics (returning {@code null} from {@link #computeStep});
- *       the step is skipped the same way.
+ *       the step is skipped the same way. Subclasses keep their last good preconditioner when a
+ *       refresh fails, and retry in float64 where that applies.
+ *   <li>After {@code maxConsecutiveSkips} skipped steps in a row (default 100) the optimizer throws
+ *       an {@link IllegalStateException} that says why: the run has diverged.
  *   <li>Problems are counted in {@link #health()} and logged once at WARN when they start, not
  *       every step.
  *   <li>Gradients are cleared after use, as DJL's own PyTorch optimizers do (the engine accumulates
@@ -94,6 +97,8 @@ public abstract class SecondOrderOptimizer extends Optimizer {
     private long nonFiniteGradientSteps;
     private long rejectedStatisticsSteps;
     private long restarts;
+    private long consecutiveSkips;
+    private final long maxConsecutiveSkips;
     private String lastProblem = "";
 
     /**
@@ -104,6 +109,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
     protected SecondOrderOptimizer(BaseBuilder<?> builder) {
         super(builder);
         this.learningRateTracker = builder.learningRateTracker;
+        this.maxConsecutiveSkips = builder.maxConsecutiveSkips;
     }
 
     /**
@@ -159,7 +165,9 @@ public abstract class SecondOrderOptimizer extends Optimizer {
     public final void update(String parameterId, NDArray weight, NDArray grad) {
         String uid = weight.getUid();
         idByUid.put(uid, parameterId);
-        if (stepManager == null || updatedThisStep.contains(uid)) {
+        if (stepManager == null
+                || updatedThisStep.contains(uid)
+                || (pending.isEmpty() && !contains(parameters, weight) && newBackward())) {
             beginStep(weight);
         }
         updatedThisStep.add(uid);
@@ -179,6 +187,30 @@ public abstract class SecondOrderOptimizer extends Optimizer {
             }
         } finally {
             clearGradient(weight, stepSkipped);
+        }
+    }
+
+    /**
+     * Whether a backward pass has run since the parameters of the current step were updated (their
+     * gradients, cleared after the update, are not all zero again). It tells a parameter that just
+     * became trainable and comes first in DJL's next pass from one that comes last in this pass;
+     * checked only in that rare case, with one host synchronisation.
+     */
+    private boolean newBackward() {
+        NDList norms = new NDList();
+        try (NDManager scope = stepManager.newSubManager()) {
+            for (NDArray weight : parameters) {
+                if (updatedThisStep.contains(weight.getUid()) && trainable(weight)) {
+                    NDArray gradient = weight.getGradient();
+                    gradient.attach(scope);
+                    norms.add(gradient.abs().sum().toType(DataType.FLOAT64, false));
+                }
+            }
+            if (norms.isEmpty()) {
+                return false;
+            }
+            NDArray total = norms.size() == 1 ? norms.head() : NDArrays.stack(norms).sum();
+            return total.getDouble() != 0;
         }
     }
 
@@ -237,6 +269,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
             }
         }
         pending.putAll(directions);
+        consecutiveSkips = 0;
         stepSkipped = false;
         inProblem = false;
     }
@@ -244,12 +277,22 @@ public abstract class SecondOrderOptimizer extends Optimizer {
     private void skip(boolean nonFiniteGradient) {
         stepSkipped = true;
         skippedSteps++;
+        consecutiveSkips++;
         if (nonFiniteGradient) {
             nonFiniteGradientSteps++;
             problem("a gradient has NaN or infinite entries; step skipped", true);
         } else {
             rejectedStatisticsSteps++;
             problem("curvature statistics were not finite; step skipped", true);
+        }
+        if (consecutiveSkips >= maxConsecutiveSkips) {
+            throw new IllegalStateException(
+                    getClass().getSimpleName()
+                            + " skipped "
+                            + consecutiveSkips
+                            + " consecutive steps (maxConsecutiveSkips), the last because "
+                            + lastProblem
+                            + "; training has diverged or its input is broken");
         }
     }
 
@@ -492,6 +535,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
             rediscover = false;
             inProblem = false;
             stepSkipped = false;
+            consecutiveSkips = 0;
         }
     }
 
@@ -596,7 +640,18 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                 nonFiniteGradientSteps,
                 rejectedStatisticsSteps,
                 restarts,
-                lastProblem);
+                lastProblem,
+                curvatureHealth());
+    }
+
+    /**
+     * Returns the subclass's own health counters (failed or inaccurate inversions and roots, with
+     * the last residual, fallbacks taken, per block where it has blocks), for {@link #health()}.
+     *
+     * @return counters by name, in a stable order; empty unless overridden
+     */
+    protected Map<String, Object> curvatureHealth() {
+        return Map.of();
     }
 
     /**
@@ -626,6 +681,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
     public abstract static class BaseBuilder<T extends BaseBuilder<T>> extends OptimizerBuilder<T> {
 
         private ParameterTracker learningRateTracker;
+        private int maxConsecutiveSkips = 100;
 
         /**
          * Creates a builder with a default learning rate.
@@ -646,6 +702,24 @@ public abstract class SecondOrderOptimizer extends Optimizer {
         public T optLearningRateTracker(ParameterTracker learningRateTracker) {
             this.learningRateTracker =
                     Objects.requireNonNull(learningRateTracker, "learningRateTracker");
+            return self();
+        }
+
+        /**
+         * Sets how many steps in a row may be skipped (for non-finite gradients or statistics)
+         * before the optimizer gives up with an {@link IllegalStateException}: the last rung of the
+         * failure ladder (skip the step, keep the last good state, then fail clearly).
+         *
+         * @param maxConsecutiveSkips at least 1; default 100
+         * @return this {@code Builder}
+         * @throws IllegalArgumentException if it is less than 1
+         */
+        public T optMaxConsecutiveSkips(int maxConsecutiveSkips) {
+            if (maxConsecutiveSkips < 1) {
+                throw new IllegalArgumentException(
+                        "maxConsecutiveSkips must be at least 1, but was " + maxConsecutiveSkips);
+            }
+            this.maxConsecutiveSkips = maxConsecutiveSkips;
             return self();
         }
 

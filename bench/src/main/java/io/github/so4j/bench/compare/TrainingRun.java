@@ -291,6 +291,7 @@ public final class TrainingRun {
             map.put("rejected_statistics_steps", h.rejectedStatisticsSteps());
             map.put("restarts", h.restarts());
             map.put("last_problem", h.lastProblem());
+            map.putAll(h.curvature());
         }
         return map;
     }

@@ -117,7 +117,10 @@ final class HessianSpectrumRecipe implements Recipe {
                         "density");
         chart.getStyler().setYAxisLogarithmic(true);
         chart.getStyler().setLegendVisible(false);
-        chart.getStyler().setXAxisDecimalPattern("0.#");
+        // round axis ends: XChart crowds its tick labels when the ends are arbitrary decimals
+        chart.getStyler().setXAxisDecimalPattern("0");
+        chart.getStyler().setXAxisMin(Math.floor(grid[0] / 5) * 5);
+        chart.getStyler().setXAxisMax(Math.ceil(grid[grid.length - 1] / 5) * 5);
         chart.addSeries("density", grid, floored).setMarker(SeriesMarkers.NONE);
         Charts.save(chart, context.out().resolve("hessian-spectrum.png"));
         context.stdout()

@@ -26,14 +26,19 @@ import java.util.Objects;
  *   <li>{@link Schedule#rootNewton} (the paper's RN): \( \theta_k = (9 M)^{1/(q-1)}
  *       g_k^{(q-2)/(q-1)} \) for a function whose p-th derivative is \( \nu \)-Hölder continuous in
  *       the local norm with constant \( M \), \( q = p + \nu \in [2, 4] \); the global rate is \(
- *       O(M D^q / k^{q-1}) \), up to \( O(k^{-3}) \) for q = 4 (Lipschitz third derivative), and
- *       the step tends to 1 (pure Newton, quadratic local convergence) as \( g_k \to 0 \).
+ *       O(M D^q / k^{q-1}) \), up to \( O(k^{-3}) \) for q = 4 (Lipschitz third derivative). The
+ *       step tends to 1 as \( g_k \to 0 \), but the local convergence is superlinear, not
+ *       quadratic: \( 1 - \alpha_k \approx \theta_k \), so \( g_{k+1} \approx (9 M)^{1/(q-1)}
+ *       g_k^{(2q-3)/(q-1)} \), of order 3/2 for q = 3 and 5/3 for q = 4 (linear for q = 2, where \(
+ *       \theta_k \) is constant).
  *   <li>{@link Schedule#universal} (the paper's UN, backtracking for an unknown M): start each
  *       iteration from the previous estimate divided by \( \rho \), and multiply it by \( \rho \)
  *       until the trial point \( x^+ = x_k - \alpha n_k \) satisfies \( \langle \nabla f(x^+), n_k
  *       \rangle \ge \|\nabla f(x^+)\|^{*2}_{x_k} / (2 \alpha \theta) \) (norm in \( x_k \)'s
  *       Hessian, already factored). The condition holds for every \( \theta \) on a quadratic, and
- *       for large \( \theta \) always, so the search ends.
+ *       for large \( \theta \) always, so the search ends. Near the optimum (\( g_k \) about 1e-10
+ *       in float64) \( \nabla f(x^+) \) is at round-off level and the test compares noise: it may
+ *       take a few extra trials there, on a step within \( \theta_k \ll 1 \) of 1 either way.
  *   <li>{@link Schedule#newton}: \( \alpha_k = 1 \), the classical method, which can diverge from a
  *       far start.
  * </ul>
@@ -48,7 +53,10 @@ import java.util.Objects;
  * and its inverse, d<sup>3</sup> flops in the iterate's dtype; UN adds a gradient per trial. Use
  * float64.
  *
- * @see <a href="https://arxiv.org/abs/2405.18926">paper</a>
+ * @see <a href="https://arxiv.org/abs/2405.18926">Hanzely, Abdukhakimov, Takáč: Newton Method
+ *     Revisited: Global Convergence Rates up to O(k^-3) for Stepsize Schedules and Linesearch
+ *     Procedures (arXiv 2405.18926; v1 titled Damped Newton Method with Near-Optimal Global O(k^-3)
+ *     Convergence Rate)</a>
  */
 public final class DampedNewton {
 

@@ -81,6 +81,33 @@ final class LogisticProblem {
         return g;
     }
 
+    /**
+     * The Hessian in plain Java, \( \frac{1}{n} \sum_i \sigma_i (1 - \sigma_i) a_i a_i^\top +
+     * \lambda I \).
+     */
+    double[][] hessian(double[] x) {
+        int n = features.length;
+        int d = x.length;
+        double[][] h = new double[d][d];
+        for (int i = 0; i < n; i++) {
+            double z = 0;
+            for (int j = 0; j < d; j++) {
+                z += features[i][j] * x[j];
+            }
+            double s = 1 / (1 + Math.exp(-z));
+            double w = s * (1 - s) / n;
+            for (int a = 0; a < d; a++) {
+                for (int b = 0; b < d; b++) {
+                    h[a][b] += w * features[i][a] * features[i][b];
+                }
+            }
+        }
+        for (int j = 0; j < d; j++) {
+            h[j][j] += lambda;
+        }
+        return h;
+    }
+
     double value(double[] x) {
         int n = features.length;
         double total = 0;

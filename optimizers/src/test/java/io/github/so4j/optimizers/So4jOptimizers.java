@@ -1,0 +1,104 @@
+package io.github.so4j.optimizers;
+
+import java.util.List;
+import java.util.function.BiConsumer;
+import java.util.function.IntFunction;
+
+/**
+ * The registry that drives the contract tests: every so4j optimizer, built with settings that suit
+ * the small contract problems, and what it needs between backward and update (SubspaceNewton reads
+ * the batch there).
+ */
+final class So4jOptimizers {
+
+    private So4jOptimizers() {}
+
+    /**
+     * One optimizer configuration.
+     *
+     * @param name a name for test reports
+     * @param factory builds a fresh optimizer with the given maxConsecutiveSkips
+     * @param afterBackward what to call between backward and the update
+     */
+    record Entry(
+            String name,
+            IntFunction<SecondOrderOptimizer> factory,
+            BiConsumer<SecondOrderOptimizer, ContractProblem> afterBackward) {
+
+        SecondOrderOptimizer build() {
+            return factory.apply(100);
+        }
+
+        SecondOrderOptimizer withMaxConsecutiveSkips(int skips) {
+            return factory.apply(skips);
+        }
+
+        /** Backward, the optimizer's hook, update: one training step. */
+        void step(SecondOrderOptimizer optimizer, ContractProblem problem) {
+            problem.backward();
+            afterBackward.accept(optimizer, problem);
+            problem.update();
+        }
+
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    private static final BiConsumer<SecondOrderOptimizer, ContractProblem> NOTHING =
+            (optimizer, problem) -> {};
+
+    private static final BiConsumer<SecondOrderOptimizer, ContractProblem> SUBSPACE =
+            (optimizer, problem) ->
+                    ((SubspaceNewton) optimizer)
+                            .prepare(problem.block, problem.loss, problem.data, problem.labels);
+
+    static List<Entry> all() {
+        return List.of(
+                new Entry(
+                        "mfac-global",
+                        skips ->
+                                MFac.builder()
+                                        .optWindowSize(4)
+                                        .optDamping(1e-2)
+                                        .optMomentum(0.5f)
+                                        .optLearningRate(0.01f)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        NOTHING),
+                new Entry(
+                        "mfac-per-parameter",
+                        skips ->
+                                MFac.builder()
+                                        .optWindowSize(3)
+                                        .optDamping(1e-2)
+                                        .optScope(MFac.Scope.PER_PARAMETER)
+                                        .optLearningRate(0.01f)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        NOTHING),
+                new Entry(
+                        "subspace-newton",
+                        skips ->
+                                SubspaceNewton.builder()
+                                        .optDimension(2)
+                                        .optDamping(1e-2)
+                                        .optLearningRate(1f)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        SUBSPACE),
+                new Entry(
+                        "subspace-newton-eigen",
+                        skips ->
+                                SubspaceNewton.builder()
+                                        .optSubspace(SubspaceNewton.Subspace.EIGEN)
+                                        .optDimension(2)
+                                        .optRefreshEvery(3)
+                                        .optDamping(1e-2)
+                                        .optLearningRate(1f)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        SUBSPACE));
+    }
+}

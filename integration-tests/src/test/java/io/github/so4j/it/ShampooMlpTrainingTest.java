@@ -27,15 +27,15 @@ class ShampooMlpTrainingTest {
     private static final int STEPS = 300;
 
     /**
-     * Shampoo at the harness settings recommended in docs/shampoo.md (the defaults, Adam grafting,
-     * relative epsilon 1e-4, roots every 50 steps from step 50, running-sum statistics, with blocks
-     * of at most 64) against DJL's Adam, 300 steps of batch 128 on a 10,000-example subset, from
-     * the same initialization and batch order. Each gets the best of three learning rates a factor
-     * of 2 apart that bracket its own optimum: Adam {2e-3, 4e-3, 8e-3} (measured losses 0.337,
-     * 0.324, 0.350), Shampoo {1e-3, 2e-3, 4e-3} (0.298, 0.276, 0.287). The loss compared is over
-     * the whole subset after training: 0.276 against 0.324, a margin four times the spread between
-     * Shampoo's neighbouring rates, so the test discriminates without depending on rounding. (One
-     * epoch of the harness's mlp workload: docs/shampoo.md.)
+     * Shampoo with its defaults (Adam grafting, relative epsilon 1e-4, roots every 50 steps from
+     * step 50, running-sum statistics, with blocks of at most 64) against DJL's Adam, 300 steps of
+     * batch 128 on a 10,000-example subset, from the same initialization and batch order. Each gets
+     * the best of three learning rates a factor of 2 apart that bracket its own optimum: Adam
+     * {2e-3, 4e-3, 8e-3} (measured losses 0.337, 0.324, 0.350), Shampoo {1e-3, 2e-3, 4e-3} (0.298,
+     * 0.276, 0.287). The loss compared is over the whole subset after training: 0.276 against
+     * 0.324, a margin four times the spread between Shampoo's neighbouring rates, so the test
+     * discriminates without depending on rounding. (One epoch of the harness's mlp workload:
+     * docs/shampoo.md.)
      */
     @Test
     void shampooReachesALowerTrainingLossThanAdam() throws IOException, TranslateException {

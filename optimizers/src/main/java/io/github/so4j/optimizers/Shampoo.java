@@ -64,7 +64,7 @@ import org.slf4j.LoggerFactory;
  * rounding of long sums, which perturbs eigenvalues by about \( 10^{-6} \lambda_{\max} \)); and
  * preconditionFrequency is 50 (Meta's constructor: 1, its README: 100): of 20, 50 and 100, the
  * largest that met the MLP's one-epoch target at both block sizes tried. maxPreconditionerDim stays
- * Meta's 1024, which is slow on the MLP's 784-wide layer; docs/shampoo.md recommends 64 there.
+ * Meta's 1024, which is slow on the MLP's 784-wide layer; docs/shampoo.md recommends 128 there.
  *
  * <p><b>Cost</b> per step, for an m x n parameter in blocks of r x c: about \( 2 m n (r + c) \)
  * multiply-adds (statistics and direction) against O(mn) for Adam, plus, every {@code

@@ -99,6 +99,17 @@ final class So4jOptimizers {
                                         .optLearningRate(1f)
                                         .optMaxConsecutiveSkips(skips)
                                         .build(),
-                        SUBSPACE));
+                        SUBSPACE),
+                new Entry(
+                        "shampoo",
+                        skips ->
+                                Shampoo.builder()
+                                        .optMaxPreconditionerDim(2)
+                                        .optPreconditionFrequency(2)
+                                        .optMomentum(0.5f)
+                                        .optLearningRate(0.01f)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        NOTHING));
     }
 }

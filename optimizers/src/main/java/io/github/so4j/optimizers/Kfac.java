@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.tracker.Tracker;
@@ -126,6 +127,7 @@ public final class Kfac extends SecondOrderOptimizer {
     private int lastFactorStep = -1;
     private int lastInverseStep = -1;
     private boolean warnedUninstrumented;
+    private boolean warnedReleased;
 
     private Kfac(Builder builder) {
         super(builder);
@@ -284,6 +286,9 @@ public final class Kfac extends SecondOrderOptimizer {
             }
             refreshInverses(covered);
             Map<String, NDArray> directions = directions(parameters, covered, owner);
+            if (directions == null) {
+                return null;
+            }
             steps++;
             instrumentation.arm(due(factorUpdateFrequency, steps, lastFactorStep));
             return directions;
@@ -310,6 +315,14 @@ public final class Kfac extends SecondOrderOptimizer {
             if (factorStep) {
                 statistics = averageStatistics(block, recordings, scope);
                 recorded |= statistics != null;
+                if (statistics == null && !recordings.isEmpty() && !warnedReleased) {
+                    warnedReleased = true;
+                    logger.warn(
+                            "K-FAC's recordings of {} were freed before the optimizer step, so"
+                                    + " its factors are not updated: keep the batch's arrays"
+                                    + " open until the step, as EasyTrain and Trainer.step do",
+                            captured.name());
+                }
             }
             covered.add(new Layer(block, weight, bias, statistics));
         }
@@ -410,6 +423,16 @@ public final class Kfac extends SecondOrderOptimizer {
                 preconditioned.put(layer.bias.key(), v.directions().get(1));
             }
             squaredNorms.add(v.squaredNorm());
+        }
+        // a finite gradient can still overflow once preconditioned (a gradient of 1e30 in
+        // float32): reject the step before any momentum changes, the weights stay as they were
+        if (!squaredNorms.isEmpty()
+                && !Double.isFinite(
+                        NDArrays.stack(squaredNorms)
+                                .sum()
+                                .toType(DataType.FLOAT64, false)
+                                .getDouble())) {
+            return null;
         }
         if (!squaredNorms.isEmpty() && Float.isFinite(klClip)) {
             NDArray scale = klScale(squaredNorms, learningRate(parameters));

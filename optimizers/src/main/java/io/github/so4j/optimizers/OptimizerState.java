@@ -196,7 +196,11 @@ public final class OptimizerState {
      */
     public NDArray array(String name, NDManager owner) {
         NDArray stored = get(name, NDArray.class);
-        NDArray copy = stored.toDevice(owner.getDevice(), true);
+        // duplicate() is a real copy; toDevice(sameDevice, true) may return an alias in PyTorch
+        NDArray copy =
+                stored.getDevice().equals(owner.getDevice())
+                        ? stored.duplicate()
+                        : stored.toDevice(owner.getDevice(), true);
         copy.attach(owner);
         return copy;
     }

@@ -47,6 +47,7 @@ final class ContractProblem implements AutoCloseable {
     final NDList labels;
     private final NDManager manager;
     private final ParameterStore store;
+    private NDManager stepScope;
 
     private ContractProblem(
             String name,
@@ -60,12 +61,13 @@ final class ContractProblem implements AutoCloseable {
             Optimizer optimizer) {
         this.name = name;
         this.manager = parent.newSubManager();
-        this.block = block;
+        // K-FAC records its layers' inputs and output gradients through instrumentation
+        this.block = optimizer instanceof Kfac kfac ? kfac.instrument(block) : block;
         this.loss = loss;
         this.data = new NDList(Dense.toArray(manager, data, type));
         this.labels = new NDList(Dense.toArray(manager, labels, type));
-        block.initialize(manager, type, this.data.head().getShape());
-        for (Pair<String, Parameter> p : block.getParameters()) {
+        this.block.initialize(manager, type, this.data.head().getShape());
+        for (Pair<String, Parameter> p : this.block.getParameters()) {
             NDArray w = p.getValue().getArray();
             double[] values = new double[Math.toIntExact(w.size())];
             for (int i = 0; i < values.length; i++) {
@@ -158,7 +160,8 @@ final class ContractProblem implements AutoCloseable {
                 new ContractProblem(
                         name,
                         parent,
-                        Linear.builder().setUnits(1).optBias(false).build(),
+                        new SequentialBlock()
+                                .add(Linear.builder().setUnits(1).optBias(false).build()),
                         loss,
                         identity,
                         new double[][] {{0}},
@@ -197,11 +200,15 @@ final class ContractProblem implements AutoCloseable {
         }
     }
 
-    /** Forward and backward, leaving the gradients in the parameters. */
+    /**
+     * Forward and backward, leaving the gradients in the parameters. The step's arrays (what K-FAC
+     * records in the forward) live until {@link #update()}, as a DJL batch's do until the step.
+     */
     void backward() {
-        try (NDManager scope = manager.newSubManager();
-                GradientCollector collector = manager.getEngine().newGradientCollector()) {
-            scope.tempAttachAll(data, labels);
+        closeStep();
+        stepScope = manager.newSubManager();
+        stepScope.tempAttachAll(data, labels);
+        try (GradientCollector collector = manager.getEngine().newGradientCollector()) {
             NDList out = block.forward(store, data, true);
             collector.backward(loss.evaluate(labels, out));
         }
@@ -210,6 +217,14 @@ final class ContractProblem implements AutoCloseable {
     /** The optimizer's update of every parameter, through DJL's parameter store. */
     void update() {
         store.updateAllParameters();
+        closeStep();
+    }
+
+    private void closeStep() {
+        if (stepScope != null) {
+            stepScope.close();
+            stepScope = null;
+        }
     }
 
     /** The parameters' arrays, in block order. */
@@ -270,6 +285,7 @@ final class ContractProblem implements AutoCloseable {
 
     @Override
     public void close() {
+        closeStep();
         manager.close();
     }
 }

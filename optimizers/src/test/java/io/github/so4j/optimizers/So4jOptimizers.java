@@ -101,6 +101,18 @@ final class So4jOptimizers {
                                         .build(),
                         SUBSPACE),
                 new Entry(
+                        "kfac",
+                        skips ->
+                                Kfac.builder()
+                                        .optDamping(1e-1f)
+                                        .optMomentum(0f)
+                                        .optFactorUpdateFrequency(1)
+                                        .optInverseUpdateFrequency(2)
+                                        .optLearningRate(0.05f)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        NOTHING),
+                new Entry(
                         "shampoo",
                         skips ->
                                 Shampoo.builder()

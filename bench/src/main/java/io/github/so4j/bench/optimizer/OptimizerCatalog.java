@@ -1,9 +1,16 @@
 package io.github.so4j.bench.optimizer;
 
+import ai.djl.nn.Block;
+import ai.djl.training.Trainer;
+import ai.djl.training.dataset.Batch;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import io.github.so4j.bench.workload.Workload;
+import io.github.so4j.curvature.kfac.InversionMode;
+import io.github.so4j.optimizers.Grafting;
+import io.github.so4j.optimizers.Kfac;
 import io.github.so4j.optimizers.MFac;
+import io.github.so4j.optimizers.Shampoo;
 import io.github.so4j.optimizers.SubspaceNewton;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
@@ -140,6 +147,85 @@ public final class OptimizerCatalog {
                                 .build());
         add(
                 new Entry(
+                        "kfac",
+                        "so4j K-FAC (Kronecker-factored Fisher of Linear and Conv2d layers)",
+                        defaults(
+                                "lr",
+                                "0.1",
+                                "damping",
+                                "0.1",
+                                "kl_clip",
+                                "1e-3",
+                                "momentum",
+                                "0.9",
+                                "factor_decay",
+                                "0.95",
+                                "factor_frequency",
+                                "10",
+                                "inverse_frequency",
+                                "100",
+                                "inversion",
+                                "inverse",
+                                "weight_decay",
+                                "0"),
+                        Map.of(),
+                        s ->
+                                Kfac.builder()
+                                        .optLearningRate(s.getFloat("lr"))
+                                        .optDamping(s.getFloat("damping"))
+                                        .optKlClip(s.getFloat("kl_clip"))
+                                        .optMomentum(s.getFloat("momentum"))
+                                        .optFactorDecay(s.getFloat("factor_decay"))
+                                        .optFactorUpdateFrequency(s.getInt("factor_frequency"))
+                                        .optInverseUpdateFrequency(s.getInt("inverse_frequency"))
+                                        .optInversion(inversion(s))
+                                        .optWeightDecays(s.getFloat("weight_decay"))
+                                        .build(),
+                        new TrainingStrategy() {
+                            @Override
+                            public Block prepare(Block block, Optimizer optimizer) {
+                                return ((Kfac) optimizer).instrument(block);
+                            }
+
+                            @Override
+                            public double step(Trainer trainer, Batch batch, Optimizer optimizer) {
+                                return EASY_TRAIN.step(trainer, batch, optimizer);
+                            }
+                        }));
+        add(
+                "shampoo",
+                "so4j Shampoo (Kronecker statistics, inverse roots, Adam grafting)",
+                defaults(
+                        "lr",
+                        "0.002",
+                        "block",
+                        "128",
+                        "precondition_frequency",
+                        "100",
+                        "epsilon",
+                        "1e-4",
+                        "beta2",
+                        "1",
+                        "grafting",
+                        "adam",
+                        "momentum",
+                        "0",
+                        "weight_decay",
+                        "0"),
+                Map.of(),
+                s ->
+                        Shampoo.builder()
+                                .optLearningRate(s.getFloat("lr"))
+                                .optMaxPreconditionerDim(s.getInt("block"))
+                                .optPreconditionFrequency(s.getInt("precondition_frequency"))
+                                .optEpsilon(s.getFloat("epsilon"))
+                                .optBeta2(s.getFloat("beta2"))
+                                .optGrafting(grafting(s))
+                                .optMomentum(s.getFloat("momentum"))
+                                .optWeightDecays(s.getFloat("weight_decay"))
+                                .build());
+        add(
+                new Entry(
                         "subspace-newton",
                         "so4j subspace Newton (k Hessian products per step, line search)",
                         defaults(
@@ -173,6 +259,27 @@ public final class OptimizerCatalog {
                             + value
                             + "'",
                     e);
+        }
+    }
+
+    private static Grafting grafting(OptimizerSettings s) {
+        String value = s.get("grafting");
+        try {
+            return Grafting.valueOf(value.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(
+                    "shampoo.grafting must be adam, adagrad, sgd or none, but was '" + value + "'",
+                    e);
+        }
+    }
+
+    private static InversionMode inversion(OptimizerSettings s) {
+        String value = s.get("inversion");
+        try {
+            return InversionMode.valueOf(value.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(
+                    "kfac.inversion must be inverse or eigen, but was '" + value + "'", e);
         }
     }
 

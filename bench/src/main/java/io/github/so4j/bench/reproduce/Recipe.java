@@ -18,15 +18,6 @@ public interface Recipe {
     String description();
 
     /**
-     * Returns what has not landed yet that the recipe needs, or {@code null} when it can run.
-     *
-     * @return the missing piece, or null
-     */
-    default String missing() {
-        return null;
-    }
-
-    /**
      * Runs the experiment and writes its figure and numbers.
      *
      * @param context where to write and what to read

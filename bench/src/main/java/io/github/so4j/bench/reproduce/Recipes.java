@@ -11,19 +11,10 @@ public final class Recipes {
 
     /** Creates the list. */
     public Recipes() {
-        add(
-                new PendingRecipe(
-                        "kfac-autoencoder",
-                        "K-FAC paper: deep autoencoder training error against iterations and time, K-FAC"
-                                + " vs SGD with momentum and Adam",
-                        "the K-FAC optimizer"));
+        add(new KfacAutoencoderRecipe());
         add(new MfacOptimizerRecipe());
         add(new MfacPruningRecipe());
-        add(
-                new PendingRecipe(
-                        "shampoo-approximation",
-                        "A New Perspective on Shampoo's Preconditioner: approximation quality table",
-                        "the Shampoo optimizer"));
+        add(new ShampooApproximationRecipe());
         add(new HessianSpectrumRecipe());
         add(new ZoSahRecipe());
     }

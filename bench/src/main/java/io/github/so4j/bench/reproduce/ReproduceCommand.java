@@ -59,11 +59,7 @@ public final class ReproduceCommand implements Callable<Integer> {
         PrintWriter stdout = spec.commandLine().getOut();
         if (recipe == null) {
             for (Recipe r : recipes.all()) {
-                stdout.printf(
-                        "%-22s %s%s%n",
-                        r.name(),
-                        r.description(),
-                        r.missing() == null ? "" : " [needs " + r.missing() + ", not landed yet]");
+                stdout.printf("%-22s %s%n", r.name(), r.description());
             }
             stdout.flush();
             return 0;
@@ -73,17 +69,6 @@ public final class ReproduceCommand implements Callable<Integer> {
             chosen = recipes.get(recipe);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage(), e);
-        }
-        if (chosen.missing() != null) {
-            PrintWriter stderr = spec.commandLine().getErr();
-            stderr.println(
-                    "so4j reproduce: "
-                            + chosen.name()
-                            + " needs "
-                            + chosen.missing()
-                            + ", which has not landed yet.");
-            stderr.flush();
-            return 3;
         }
         if (data != null && !Files.isDirectory(data)) {
             throw new ParameterException(

@@ -45,20 +45,4 @@ class ReproduceCommandTest {
                         .contains("unknown recipe 'lbfgs-figure'; allowed: kfac-autoencoder,"),
                 stderr.toString());
     }
-
-    @Test
-    void recipeWhoseAlgorithmHasNotLandedSaysSoAndFails() {
-        Recipes recipes = new Recipes();
-        recipes.add(new PendingRecipe("future-figure", "a figure", "the future optimizer"));
-        CommandLine cli = new CommandLine(new ReproduceCommand(recipes));
-        cli.setOut(new PrintWriter(stdout));
-        cli.setErr(new PrintWriter(stderr));
-        assertEquals(3, cli.execute("future-figure"));
-        assertTrue(
-                stderr.toString()
-                        .contains(
-                                "future-figure needs the future optimizer, which has not landed"
-                                        + " yet"),
-                stderr.toString());
-    }
 }

@@ -537,7 +537,10 @@ public final class SlidingWindowFisher implements AutoCloseable {
     }
 
     private NDArray copy(NDArray source) {
-        NDArray copy = source.toDevice(manager.getDevice(), true);
+        NDArray copy =
+                source.getDevice().equals(manager.getDevice())
+                        ? source.duplicate()
+                        : source.toDevice(manager.getDevice(), true);
         copy.attach(manager);
         return copy;
     }

@@ -12,6 +12,7 @@ import io.github.so4j.optimizers.Kfac;
 import io.github.so4j.optimizers.MFac;
 import io.github.so4j.optimizers.Shampoo;
 import io.github.so4j.optimizers.SubspaceNewton;
+import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -143,7 +144,7 @@ public final class OptimizerCatalog {
                                 .optDamping(s.getFloat("damping"))
                                 .optMomentum(s.getFloat("momentum"))
                                 .optWeightDecays(s.getFloat("weight_decay"))
-                                .optScope(scope(s))
+                                .optScope(choice(s, "mfac", "scope", MFac.Scope.class))
                                 .build());
         add(
                 new Entry(
@@ -178,7 +179,8 @@ public final class OptimizerCatalog {
                                         .optFactorDecay(s.getFloat("factor_decay"))
                                         .optFactorUpdateFrequency(s.getInt("factor_frequency"))
                                         .optInverseUpdateFrequency(s.getInt("inverse_frequency"))
-                                        .optInversion(inversion(s))
+                                        .optInversion(
+                                                choice(s, "kfac", "inversion", InversionMode.class))
                                         .optWeightDecays(s.getFloat("weight_decay"))
                                         .build(),
                         new TrainingStrategy() {
@@ -220,7 +222,7 @@ public final class OptimizerCatalog {
                                 .optPreconditionFrequency(s.getInt("precondition_frequency"))
                                 .optEpsilon(s.getFloat("epsilon"))
                                 .optBeta2(s.getFloat("beta2"))
-                                .optGrafting(grafting(s))
+                                .optGrafting(choice(s, "shampoo", "grafting", Grafting.class))
                                 .optMomentum(s.getFloat("momentum"))
                                 .optWeightDecays(s.getFloat("weight_decay"))
                                 .build());
@@ -243,7 +245,12 @@ public final class OptimizerCatalog {
                                         .optLearningRate(s.getFloat("lr"))
                                         .optDimension(s.getInt("dimension"))
                                         .optDamping(s.getFloat("damping"))
-                                        .optSubspace(subspace(s))
+                                        .optSubspace(
+                                                choice(
+                                                        s,
+                                                        "subspace-newton",
+                                                        "subspace",
+                                                        SubspaceNewton.Subspace.class))
                                         .build(),
                         (trainer, batch, optimizer) ->
                                 ((SubspaceNewton) optimizer).trainStep(trainer, batch).loss()));
@@ -262,34 +269,31 @@ public final class OptimizerCatalog {
         }
     }
 
-    private static Grafting grafting(OptimizerSettings s) {
-        String value = s.get("grafting");
+    /**
+     * Reads a setting naming a constant of {@code type}, case-insensitive, with '-' for '_'.
+     *
+     * @throws IllegalArgumentException naming the setting, the allowed values and the value
+     */
+    private static <E extends Enum<E>> E choice(
+            OptimizerSettings s, String optimizer, String key, Class<E> type) {
+        String value = s.get(key);
         try {
-            return Grafting.valueOf(value.toUpperCase(Locale.ROOT));
+            return Enum.valueOf(type, value.toUpperCase(Locale.ROOT).replace('-', '_'));
         } catch (IllegalArgumentException e) {
+            List<String> allowed = new ArrayList<>();
+            for (E constant : type.getEnumConstants()) {
+                allowed.add(constant.name().toLowerCase(Locale.ROOT));
+            }
             throw new IllegalArgumentException(
-                    "shampoo.grafting must be adam, adagrad, sgd or none, but was '" + value + "'",
+                    optimizer
+                            + "."
+                            + key
+                            + " must be one of "
+                            + String.join(", ", allowed)
+                            + ", but was '"
+                            + value
+                            + "'",
                     e);
-        }
-    }
-
-    private static InversionMode inversion(OptimizerSettings s) {
-        String value = s.get("inversion");
-        try {
-            return InversionMode.valueOf(value.toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(
-                    "kfac.inversion must be inverse or eigen, but was '" + value + "'", e);
-        }
-    }
-
-    private static MFac.Scope scope(OptimizerSettings s) {
-        String value = s.get("scope");
-        try {
-            return MFac.Scope.valueOf(value.toUpperCase(Locale.ROOT).replace('-', '_'));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(
-                    "mfac.scope must be global or per_parameter, but was '" + value + "'", e);
         }
     }
 

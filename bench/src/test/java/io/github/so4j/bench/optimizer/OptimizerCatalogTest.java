@@ -1,0 +1,52 @@
+package io.github.so4j.bench.optimizer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import io.github.so4j.bench.workload.Workload;
+import io.github.so4j.optimizers.Kfac;
+import io.github.so4j.optimizers.MFac;
+import io.github.so4j.optimizers.Shampoo;
+import io.github.so4j.optimizers.SubspaceNewton;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class OptimizerCatalogTest {
+
+    private final OptimizerCatalog catalog = new OptimizerCatalog();
+
+    @Test
+    void everySo4jOptimizerIsRegisteredAndBuildsWithItsDefaults() {
+        assertEquals(
+                List.of("sgd", "adam", "adamw", "mfac", "kfac", "shampoo", "subspace-newton"),
+                catalog.names());
+        assertInstanceOf(MFac.class, catalog.get("mfac").create(Workload.MLP, Map.of()));
+        assertInstanceOf(Kfac.class, catalog.get("kfac").create(Workload.MLP, Map.of()));
+        assertInstanceOf(Shampoo.class, catalog.get("shampoo").create(Workload.MLP, Map.of()));
+        assertInstanceOf(
+                SubspaceNewton.class,
+                catalog.get("subspace-newton").create(Workload.MLP, Map.of()));
+    }
+
+    @Test
+    void anEnumSettingOutsideItsValuesNamesTheAllowedOnes() {
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                catalog.get("shampoo")
+                                        .create(Workload.MLP, Map.of("grafting", "rmsprop")));
+        assertEquals(
+                "shampoo.grafting must be one of adam, adagrad, sgd, none, but was 'rmsprop'",
+                e.getMessage());
+        IllegalArgumentException scope =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> catalog.get("mfac").create(Workload.MLP, Map.of("scope", "layer")));
+        assertEquals(
+                "mfac.scope must be one of global, per_parameter, but was 'layer'",
+                scope.getMessage());
+    }
+}

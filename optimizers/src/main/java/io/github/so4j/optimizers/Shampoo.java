@@ -13,6 +13,7 @@ import io.github.so4j.curvature.shampoo.ShampooConfig;
 import io.github.so4j.curvature.shampoo.ShampooPreconditioner;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.StringJoiner;
@@ -596,6 +597,26 @@ public final class Shampoo extends SecondOrderOptimizer {
                             + ", but this optimizer's settings give "
                             + fresh.getShape());
         }
+    }
+
+    /**
+     * Returns the root computations' counters for {@link #health()}: computations, float64 retries,
+     * host fallbacks, failed roots (the previous root kept), the current run of failures and the
+     * last problem (with its residual).
+     *
+     * @return the counters by name
+     */
+    @Override
+    protected Map<String, Object> curvatureHealth() {
+        RootHealth h = rootHealth();
+        Map<String, Object> counters = new LinkedHashMap<>();
+        counters.put("rootComputations", h.computations());
+        counters.put("float64Retries", h.float64Retries());
+        counters.put("hostFallbacks", h.hostFallbacks());
+        counters.put("failedRoots", h.failedRoots());
+        counters.put("consecutiveRootFailures", h.consecutiveFailures());
+        counters.put("lastRootProblem", h.lastProblem());
+        return counters;
     }
 
     /**

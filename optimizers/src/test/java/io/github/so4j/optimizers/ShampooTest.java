@@ -216,6 +216,8 @@ class ShampooTest {
             assertEquals(12, health.computations(), health.toString());
             assertEquals(
                     0, health.failedRoots() + health.float64Retries() + health.hostFallbacks());
+            assertEquals(12L, shampoo.health().curvature().get("rootComputations"));
+            assertEquals(0L, shampoo.health().curvature().get("failedRoots"));
         }
     }
 

@@ -70,7 +70,6 @@ final class TinyTanhNet implements AutoCloseable {
                         .add(Activation::tanh)
                         .add(Linear.builder().setUnits(OUT).build()));
         if (saved != null) {
-            model.getBlock().initialize(model.getNDManager(), type, new Shape(BATCH, IN));
             try {
                 model.getBlock()
                         .loadParameters(

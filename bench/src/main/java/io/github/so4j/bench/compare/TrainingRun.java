@@ -3,15 +3,12 @@ package io.github.so4j.bench.compare;
 import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.engine.Engine;
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.EasyTrain;
 import ai.djl.training.Trainer;
 import ai.djl.training.dataset.Batch;
 import ai.djl.training.dataset.BatchSampler;
 import ai.djl.training.dataset.RandomAccessDataset;
-import ai.djl.training.listener.TrainingListenerAdapter;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.translate.TranslateException;
 import io.github.so4j.bench.ProcessMemory;
@@ -183,7 +180,7 @@ public final class TrainingRun {
         double learningRate = Double.parseDouble(settings.asMap().getOrDefault("lr", "NaN"));
         ProcessMemory.resetPeak();
         Engine.getInstance().setRandomSeed(Math.toIntExact(plan.seed()));
-        BatchLoss batchLoss = new BatchLoss();
+        BatchLossListener batchLoss = new BatchLossListener();
         DefaultTrainingConfig config =
                 new DefaultTrainingConfig(plan.workload().newLoss())
                         .optOptimizer(optimizer)
@@ -294,31 +291,5 @@ public final class TrainingRun {
             map.putAll(h.curvature());
         }
         return map;
-    }
-
-    /** Reads the loss of each training batch from what {@link EasyTrain#trainBatch} reports. */
-    private static final class BatchLoss extends TrainingListenerAdapter {
-
-        private double last = Double.NaN;
-
-        @Override
-        public void onTrainingBatch(Trainer trainer, BatchData batchData) {
-            double sum = 0;
-            int parts = 0;
-            for (Map.Entry<Device, NDList> entry : batchData.getPredictions().entrySet()) {
-                NDList labels = batchData.getLabels().get(entry.getKey());
-                try (NDArray loss = trainer.getLoss().evaluate(labels, entry.getValue())) {
-                    sum += loss.getFloat();
-                    parts++;
-                }
-            }
-            last = sum / parts;
-        }
-
-        double take() {
-            double value = last;
-            last = Double.NaN;
-            return value;
-        }
     }
 }

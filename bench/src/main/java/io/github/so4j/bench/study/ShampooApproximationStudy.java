@@ -4,7 +4,6 @@ import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
@@ -17,19 +16,18 @@ import ai.djl.training.Trainer;
 import ai.djl.training.dataset.Batch;
 import ai.djl.training.dataset.BatchSampler;
 import ai.djl.training.dataset.RandomAccessDataset;
-import ai.djl.training.listener.TrainingListenerAdapter;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.translate.TranslateException;
 import ai.djl.util.Pair;
+import io.github.so4j.bench.compare.BatchLossListener;
 import io.github.so4j.bench.data.SeededShuffleSampler;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 
 /**
  * Reproduces, at small scale, the approximation-quality study of "A New Perspective on Shampoo's
@@ -153,7 +151,7 @@ public final class ShampooApproximationStudy {
                     Optimizer.adam()
                             .optLearningRateTracker(Tracker.fixed(settings.learningRate()))
                             .build();
-            BatchLoss batchLoss = new BatchLoss();
+            BatchLossListener batchLoss = new BatchLossListener();
             DefaultTrainingConfig config =
                     new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss())
                             .optOptimizer(adam)
@@ -190,7 +188,7 @@ public final class ShampooApproximationStudy {
                                 statistics.get(i).add(doubles.toDoubleArray());
                             }
                         }
-                        loss = batchLoss.last;
+                        loss = batchLoss.take();
                         trainer.step();
                     }
                     if (step % settings.every() == 0 || step == settings.steps()) {
@@ -203,26 +201,6 @@ public final class ShampooApproximationStudy {
             }
         }
         return rows;
-    }
-
-    /** Keeps the loss of the last training batch, as {@link EasyTrain#trainBatch} reports it. */
-    private static final class BatchLoss extends TrainingListenerAdapter {
-
-        private double last = Double.NaN;
-
-        @Override
-        public void onTrainingBatch(Trainer trainer, BatchData batchData) {
-            double sum = 0;
-            int parts = 0;
-            for (Map.Entry<Device, NDList> entry : batchData.getPredictions().entrySet()) {
-                NDList labels = batchData.getLabels().get(entry.getKey());
-                try (NDArray loss = trainer.getLoss().evaluate(labels, entry.getValue())) {
-                    sum += loss.getFloat();
-                    parts++;
-                }
-            }
-            last = sum / parts;
-        }
     }
 
     /** The weights of the second and third Linear layers, in model order. */

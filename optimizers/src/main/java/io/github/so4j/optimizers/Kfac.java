@@ -210,9 +210,11 @@ public final class Kfac extends SecondOrderOptimizer {
 
     /**
      * Returns {@link #kroneckerHealth()} as named counters: {@code factorUpdates}, {@code
-     * rejectedFactorUpdates}, {@code refreshes}, {@code failedRefreshes}, {@code inverseFallbacks}.
+     * rejectedFactorUpdates}, {@code refreshes}, {@code failedRefreshes}, {@code inverseFallbacks},
+     * summed over the covered layers, then {@code "layer <name>"} with the counters of each layer
+     * that had a rejected update, a failed refresh or a fallback.
      *
-     * @return the counters summed over the covered layers
+     * @return the counters
      */
     @Override
     protected Map<String, Object> curvatureHealth() {
@@ -223,6 +225,14 @@ public final class Kfac extends SecondOrderOptimizer {
         counters.put("refreshes", h.refreshes());
         counters.put("failedRefreshes", h.failedRefreshes());
         counters.put("inverseFallbacks", h.inverseFallbacks());
+        // per block, for the layers that had a problem
+        for (Map.Entry<CapturedLayer, KroneckerFactoredBlock> entry : blocks.entrySet()) {
+            KroneckerHealth layer = entry.getValue().factors().health();
+            if (layer.rejectedFactorUpdates() + layer.failedRefreshes() + layer.inverseFallbacks()
+                    > 0) {
+                counters.put("layer " + entry.getKey().name(), layer.toString());
+            }
+        }
         return counters;
     }
 

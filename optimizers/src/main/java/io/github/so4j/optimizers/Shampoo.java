@@ -602,7 +602,8 @@ public final class Shampoo extends SecondOrderOptimizer {
     /**
      * Returns the root computations' counters for {@link #health()}: computations, float64 retries,
      * host fallbacks, failed roots (the previous root kept), the current run of failures and the
-     * last problem (with its residual).
+     * last problem (with its residual), summed over parameters; then {@code "parameter <name>"}
+     * with the counters of each parameter whose roots needed a retry or a fallback, or failed.
      *
      * @return the counters by name
      */
@@ -616,6 +617,15 @@ public final class Shampoo extends SecondOrderOptimizer {
         counters.put("failedRoots", h.failedRoots());
         counters.put("consecutiveRootFailures", h.consecutiveFailures());
         counters.put("lastRootProblem", h.lastProblem());
+        // per parameter, for those whose roots had a problem
+        for (State s : states.values()) {
+            if (s.preconditioner != null) {
+                RootHealth p = s.preconditioner.health();
+                if (p.failedRoots() + p.float64Retries() + p.hostFallbacks() > 0) {
+                    counters.put("parameter " + s.preconditioner.name(), p.toString());
+                }
+            }
+        }
         return counters;
     }
 

@@ -358,6 +358,10 @@ class KfacTest {
             assertEquals(5, health.factorUpdates());
             assertEquals(1, kfac.health().skippedSteps());
             assertEquals(1, kfac.health().rejectedStatisticsSteps());
+            assertEquals(
+                    kfac.curvatureBlock(first).factors().health().toString(),
+                    kfac.health().curvature().get("layer " + first.name()));
+            assertEquals(1L, kfac.health().curvature().get("rejectedFactorUpdates"));
             for (double[] w : net.weights().values()) {
                 for (double x : w) {
                     assertTrue(Double.isFinite(x));

@@ -510,6 +510,15 @@ public final class ShampooPreconditioner implements AutoCloseable {
                 lastProblem);
     }
 
+    /**
+     * Returns the name given at construction (the parameter's, for messages and reports).
+     *
+     * @return the name
+     */
+    public String name() {
+        return name;
+    }
+
     /** {@inheritDoc} */
     @Override
     public String toString() {

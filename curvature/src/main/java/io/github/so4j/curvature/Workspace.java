@@ -68,6 +68,26 @@ public final class Workspace implements AutoCloseable {
     }
 
     /**
+     * Returns a copy of an array owned by {@code owner}, on the owner's device (for state that must
+     * not share storage with its source, such as restored checkpoints).
+     *
+     * <p>{@code duplicate()} on the same device: {@code toDevice(sameDevice, true)} may return an
+     * alias of the source in DJL's PyTorch engine.
+     *
+     * @param source the array. Not modified.
+     * @param owner the manager that will own the copy
+     * @return the copy
+     */
+    public static NDArray copy(NDArray source, NDManager owner) {
+        NDArray copy =
+                source.getDevice().equals(owner.getDevice())
+                        ? source.duplicate()
+                        : source.toDevice(owner.getDevice(), true);
+        copy.attach(owner);
+        return copy;
+    }
+
+    /**
      * Closes an array once the workspace has closed (for state that a computation replaces and that
      * may be borrowed by this workspace).
      *

@@ -434,20 +434,19 @@ public final class Kfac extends SecondOrderOptimizer {
             }
             squaredNorms.add(v.squaredNorm());
         }
-        // a finite gradient can still overflow once preconditioned (a gradient of 1e30 in
-        // float32): reject the step before any momentum changes, the weights stay as they were
-        if (!squaredNorms.isEmpty()
-                && !Double.isFinite(
-                        NDArrays.stack(squaredNorms)
-                                .sum()
-                                .toType(DataType.FLOAT64, false)
-                                .getDouble())) {
-            return null;
-        }
-        if (!squaredNorms.isEmpty() && Float.isFinite(klClip)) {
-            NDArray scale = klScale(squaredNorms, learningRate(parameters));
-            for (NDArray v : preconditioned.values()) {
-                v.muli(scale);
+        if (!squaredNorms.isEmpty()) {
+            // summed in sorted order: the same for any order of the layers
+            NDArray total = NDArrays.stack(squaredNorms).sort().sum();
+            // a finite gradient can still overflow once preconditioned (a gradient of 1e30 in
+            // float32): reject the step before any momentum changes, the weights stay as they were
+            if (!Double.isFinite(total.toType(DataType.FLOAT64, false).getDouble())) {
+                return null;
+            }
+            if (Float.isFinite(klClip)) {
+                NDArray scale = klScale(total, learningRate(parameters));
+                for (NDArray v : preconditioned.values()) {
+                    v.muli(scale);
+                }
             }
         }
         Map<String, NDArray> directions = new HashMap<>();
@@ -475,12 +474,11 @@ public final class Kfac extends SecondOrderOptimizer {
 
     /**
      * \( \nu = \min(1, \sqrt{\kappa / (\eta^2 |\sum_\ell \langle V_\ell, M_\ell \rangle|)}) \) on
-     * the device; the per-layer terms are summed in sorted order. A zero sum gives \( \nu = 1 \).
+     * the device, from the sum of the per-layer terms. A zero sum gives \( \nu = 1 \).
      */
-    private NDArray klScale(NDList squaredNorms, float learningRate) {
-        NDArray total = NDArrays.stack(squaredNorms).sort().sum().abs();
+    private NDArray klScale(NDArray total, float learningRate) {
         double factor = klClip / ((double) learningRate * learningRate);
-        return total.pow(-1).muli(factor).sqrt().minimum(1);
+        return total.abs().pow(-1).muli(factor).sqrt().minimum(1);
     }
 
     /** The learning rate the base will use for this step (DJL counts updates from 1). */

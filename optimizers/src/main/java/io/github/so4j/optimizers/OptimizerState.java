@@ -3,6 +3,7 @@ package io.github.so4j.optimizers;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import io.github.so4j.curvature.Workspace;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -195,14 +196,7 @@ public final class OptimizerState {
      * @throws IllegalArgumentException if there is no such array entry
      */
     public NDArray array(String name, NDManager owner) {
-        NDArray stored = get(name, NDArray.class);
-        // duplicate() is a real copy; toDevice(sameDevice, true) may return an alias in PyTorch
-        NDArray copy =
-                stored.getDevice().equals(owner.getDevice())
-                        ? stored.duplicate()
-                        : stored.toDevice(owner.getDevice(), true);
-        copy.attach(owner);
-        return copy;
+        return Workspace.copy(get(name, NDArray.class), owner);
     }
 
     /**

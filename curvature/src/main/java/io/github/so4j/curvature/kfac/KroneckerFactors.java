@@ -128,8 +128,8 @@ public final class KroneckerFactors implements AutoCloseable {
         if (inputFactor == null || fresh == 1) {
             closeIfPresent(inputFactor);
             closeIfPresent(outputFactor);
-            inputFactor = copy(statistics.input());
-            outputFactor = copy(statistics.output());
+            inputFactor = Workspace.copy(statistics.input(), manager);
+            outputFactor = Workspace.copy(statistics.output(), manager);
         } else {
             blend(inputFactor, statistics.input(), fresh);
             blend(outputFactor, statistics.output(), fresh);
@@ -373,17 +373,19 @@ public final class KroneckerFactors implements AutoCloseable {
         }
         closeIfPresent(inputFactor);
         closeIfPresent(outputFactor);
-        inputFactor = state.inputFactor() == null ? null : copy(state.inputFactor());
-        outputFactor = state.outputFactor() == null ? null : copy(state.outputFactor());
+        inputFactor =
+                state.inputFactor() == null ? null : Workspace.copy(state.inputFactor(), manager);
+        outputFactor =
+                state.outputFactor() == null ? null : Workspace.copy(state.outputFactor(), manager);
         weightSum = state.weightSum();
         if (size == 0) {
             install(new NDArray[3]);
         } else {
             install(
                     new NDArray[] {
-                        copy(state.preconditioner().get(0)),
-                        copy(state.preconditioner().get(1)),
-                        size == 3 ? copy(state.preconditioner().get(2)) : null
+                        Workspace.copy(state.preconditioner().get(0), manager),
+                        Workspace.copy(state.preconditioner().get(1), manager),
+                        size == 3 ? Workspace.copy(state.preconditioner().get(2), manager) : null
                     });
         }
         long[] c = state.counters();
@@ -504,12 +506,6 @@ public final class KroneckerFactors implements AutoCloseable {
         if (array != null) {
             array.close();
         }
-    }
-
-    private NDArray copy(NDArray statistic) {
-        NDArray copy = statistic.duplicate();
-        copy.attach(manager);
-        return copy;
     }
 
     /** factor <- (1 - fresh) factor + fresh statistic, in place; the temporary is scoped. */

@@ -506,13 +506,13 @@ public final class SlidingWindowFisher implements AutoCloseable {
         }
         for (int g = 0; g < windows.length; g++) {
             NDArray old = windows[g];
-            windows[g] = copy(state.windows().get(g));
+            windows[g] = Workspace.copy(state.windows().get(g), manager);
             old.close();
         }
         NDArray oldGram = gram;
         NDArray oldInverse = inverse;
-        gram = copy(state.gram());
-        inverse = copy(state.inverse());
+        gram = Workspace.copy(state.gram(), manager);
+        inverse = Workspace.copy(state.inverse(), manager);
         oldGram.close();
         oldInverse.close();
         next = state.next();
@@ -534,15 +534,6 @@ public final class SlidingWindowFisher implements AutoCloseable {
                             + " "
                             + current.getShape());
         }
-    }
-
-    private NDArray copy(NDArray source) {
-        NDArray copy =
-                source.getDevice().equals(manager.getDevice())
-                        ? source.duplicate()
-                        : source.toDevice(manager.getDevice(), true);
-        copy.attach(manager);
-        return copy;
     }
 
     /** Frees the window and its m x m matrices. */

@@ -369,7 +369,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * @return the copy
      */
     public NDArray leftStatistics(NDManager owner) {
-        return copy(left, owner);
+        return Workspace.copy(left, owner);
     }
 
     /**
@@ -379,7 +379,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * @return the copy
      */
     public NDArray rightStatistics(NDManager owner) {
-        return copy(right, owner);
+        return Workspace.copy(right, owner);
     }
 
     /**
@@ -389,7 +389,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * @return the copy
      */
     public NDArray leftRoots(NDManager owner) {
-        return copy(leftRoots, owner);
+        return Workspace.copy(leftRoots, owner);
     }
 
     /**
@@ -399,13 +399,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * @return the copy
      */
     public NDArray rightRoots(NDManager owner) {
-        return copy(rightRoots, owner);
-    }
-
-    private static NDArray copy(NDArray array, NDManager owner) {
-        NDArray copy = array.duplicate();
-        copy.attach(owner);
-        return copy;
+        return Workspace.copy(rightRoots, owner);
     }
 
     /**
@@ -432,10 +426,10 @@ public final class ShampooPreconditioner implements AutoCloseable {
         check("left roots", state.leftRoots(), leftRoots);
         check("right roots", state.rightRoots(), rightRoots);
         NDArray[] old = {left, right, leftRoots, rightRoots};
-        left = copy(state.left(), manager);
-        right = copy(state.right(), manager);
-        leftRoots = copy(state.leftRoots(), manager);
-        rightRoots = copy(state.rightRoots(), manager);
+        left = Workspace.copy(state.left(), manager);
+        right = Workspace.copy(state.right(), manager);
+        leftRoots = Workspace.copy(state.leftRoots(), manager);
+        rightRoots = Workspace.copy(state.rightRoots(), manager);
         for (NDArray array : old) {
             array.close();
         }

@@ -4,33 +4,32 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
-import ai.djl.nn.Parameter;
 import ai.djl.training.tracker.Tracker;
+import io.github.so4j.curvature.Finite;
 import io.github.so4j.curvature.Workspace;
-import io.github.so4j.curvature.kfac.FactorStatistics;
-import io.github.so4j.curvature.kfac.FiniteProbe;
 import io.github.so4j.curvature.kfac.InversionMode;
 import io.github.so4j.curvature.kfac.KroneckerFactoredBlock;
-import io.github.so4j.curvature.kfac.KroneckerFactors;
 import io.github.so4j.curvature.kfac.KroneckerHealth;
 import io.github.so4j.curvature.kfac.KroneckerSettings;
 import io.github.so4j.curvature.kfac.LayerDirection;
 import io.github.so4j.optimizers.kfac.CapturedLayer;
+import io.github.so4j.optimizers.kfac.CurvatureEstimator;
+import io.github.so4j.optimizers.kfac.CurvatureEstimator.Layer;
+import io.github.so4j.optimizers.kfac.CurvatureEstimator.Schedule;
 import io.github.so4j.optimizers.kfac.FirstOrderRule;
-import io.github.so4j.optimizers.kfac.FirstOrderStep;
 import io.github.so4j.optimizers.kfac.Instrumentation;
-import io.github.so4j.optimizers.kfac.LayerRecording;
 import io.github.so4j.optimizers.kfac.MonteCarloFisher;
+import io.github.so4j.optimizers.transform.Chain;
+import io.github.so4j.optimizers.transform.Momentum;
+import io.github.so4j.optimizers.transform.Transform;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Random;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -53,22 +52,30 @@ import org.slf4j.LoggerFactory;
  * WeightDecay#L2}, \( \omega W_\ell \) is added to \( M_\ell \) before preconditioning instead)
  * <br>
  * \( v_\ell \leftarrow \mu v_\ell + u_\ell \), \( W_\ell \leftarrow W_\ell - \eta_t v_\ell \)
- * (momentum as in PyTorch's SGD, which kfac-pytorch wraps)
+ * (momentum as in PyTorch's SGD, which kfac-pytorch wraps, the one meaning of {@code optMomentum}
+ * in so4j)
  *
- * <p>Parameters outside covered layers move by the {@link FirstOrderRule} named in the builder
- * (default: SGD with the same momentum). The factors are averaged every {@code
- * factorUpdateFrequency} steps from the step's batch (only those steps record, see {@link
- * Instrumentation#arm}), and the damped inverses recomputed every {@code inverseUpdateFrequency}
- * steps, both fixed or scheduled by a {@link Tracker}. The Fisher is the empirical one (training
- * labels) unless {@link Fisher#MONTE_CARLO} is chosen, which needs {@link MonteCarloFisher} as the
- * training step.
+ * <p>Weight decay and momentum are so4j's shared update transforms, their state kept per parameter
+ * by {@link TransformState}. Parameters outside covered layers (and those of a layer before its
+ * first inverse) move by the {@link FirstOrderRule} named in the builder (default: SGD with the
+ * same momentum), on \( g + \omega w \). A model with no instrumented layer is refused at the first
+ * step unless {@link Builder#optAllowUninstrumented} says otherwise. The factors and inverses are
+ * the {@link CurvatureEstimator}'s: factors from every {@code factorUpdateFrequency}-th taken
+ * step's batch, inverses every {@code inverseUpdateFrequency}-th, both fixed or scheduled by a
+ * {@link Tracker}. The Fisher is the empirical one (training labels) unless {@link
+ * Fisher#MONTE_CARLO} is chosen, which needs {@link MonteCarloFisher} as the training step.
  *
- * <p>Guards: a NaN or infinite gradient skips the whole step (nothing changes); statistics with NaN
- * or infinities are not averaged in (that layer keeps its running factors); a failed inversion
- * keeps the previous inverse, and one more than {@code maxConsecutiveFailures} in a row throws. All
- * are counted ({@link #health()}, {@link #kroneckerHealth()}) and logged once per streak. One host
- * synchronisation per step decides the finiteness of every gradient and statistic; sums across
- * layers are sorted, so that runs do not depend on the order in which DJL updates parameters.
+ * <p>The step guard ({@link Step}): a step is taken only if every gradient, the factor statistics
+ * and the preconditioned norm \( \sum_\ell \langle V_\ell, M_\ell \rangle \) are finite (a float32
+ * gradient of 1e30 overflows it); on refresh steps, decided on the host before the inverses are
+ * computed, the last is replaced by its bound \( \sum_\ell \|M_\ell\|^2 / \lambda \), which the
+ * damped inverses cannot exceed. A rejected step changes nothing: factors, momenta, moments,
+ * inverses, the count of taken steps that drives the schedules, and the Monte-Carlo labels of later
+ * steps. Ordinary steps read nothing from the device; refresh steps read the decision, the step's
+ * index if the host does not know it, and the inversions' own reads. A failed inversion keeps the
+ * previous inverse, and one more than {@code maxConsecutiveFailures} in a row throws. Everything is
+ * counted ({@link #health()}, {@link #kroneckerHealth()}); sums across layers are sorted, so that
+ * runs do not depend on the order in which DJL updates parameters.
  *
  * <p>Defaults, from the anchors: damping \( 10^{-3} \), factor decay 0.95 and KL clip \( 10^{-3} \)
  * (kfac-pytorch, {@code KFACPreconditioner}); momentum 0.9 and update frequencies 10 (factors) and
@@ -88,6 +95,12 @@ public final class Kfac extends SecondOrderOptimizer {
 
     private static final Logger logger = LoggerFactory.getLogger(Kfac.class);
     private static final String STATE = "kfac/";
+    private static final String UNINSTRUMENTED =
+            "K-FAC found no instrumented layer among the model's trained parameters: pass the"
+                    + " model's block through Kfac.instrument(block) before initializing the model"
+                    + " or creating its trainer (model.setBlock(kfac.instrument(block))), or build"
+                    + " with optAllowUninstrumented(true) to train every parameter with the"
+                    + " first-order rule";
 
     /** Which labels define the output gradients of the Fisher's factors. */
     public enum Fisher {
@@ -117,17 +130,18 @@ public final class Kfac extends SecondOrderOptimizer {
     private final Fisher fisher;
     private final WeightDecay weightDecayMode;
     private final FirstOrderRule uncoveredRule;
+    private final boolean allowUninstrumented;
     private final Instrumentation instrumentation = new Instrumentation();
+    private final CurvatureEstimator estimator;
 
-    private final Map<CapturedLayer, KroneckerFactoredBlock> blocks = new LinkedHashMap<>();
-    private NDManager stateManager;
-    private FirstOrderStep coveredMomentum;
-    private FirstOrderStep uncoveredStep;
-    private int steps;
-    private int lastFactorStep = -1;
-    private int lastInverseStep = -1;
-    private boolean warnedUninstrumented;
-    private boolean warnedReleased;
+    /** \( d + \omega w \), or null without weight decay. */
+    private final Transform l2;
+
+    /** Decoupled weight decay and momentum of covered layers, the uncovered rule's state. */
+    private TransformState covered;
+
+    private TransformState uncovered;
+    private boolean started;
 
     private Kfac(Builder builder) {
         super(builder);
@@ -148,7 +162,32 @@ public final class Kfac extends SecondOrderOptimizer {
                 builder.uncoveredRule != null
                         ? builder.uncoveredRule
                         : FirstOrderRule.sgd(builder.momentum);
-        instrumentation.setLabelRandom(new Random(builder.seed));
+        this.allowUninstrumented = builder.allowUninstrumented;
+        instrumentation.setLabelSeed(builder.seed);
+        this.estimator =
+                new CurvatureEstimator(
+                        instrumentation,
+                        settings,
+                        damping,
+                        factorUpdateFrequency,
+                        inverseUpdateFrequency,
+                        fisher == Fisher.MONTE_CARLO);
+        float decay = weightDecay();
+        this.l2 = decay == 0 ? null : io.github.so4j.optimizers.transform.WeightDecay.l2(decay);
+        List<Transform> after = new ArrayList<>();
+        if (decay != 0 && weightDecayMode == WeightDecay.DECOUPLED) {
+            after.add(io.github.so4j.optimizers.transform.WeightDecay.decoupled(decay));
+        }
+        if (momentum != 0) {
+            after.add(Momentum.heavyBall(momentum));
+        }
+        this.covered =
+                after.isEmpty()
+                        ? null
+                        : new TransformState(
+                                Chain.named("covered", after.toArray(Transform[]::new)));
+        Transform rule = uncoveredRule.transform();
+        this.uncovered = rule == null ? null : new TransformState(rule);
     }
 
     /**
@@ -162,7 +201,8 @@ public final class Kfac extends SecondOrderOptimizer {
 
     /**
      * Instruments a model's block tree so that this optimizer sees its layers: call it once, before
-     * training, and give the model the block it returns.
+     * training, and give the model the block it returns. Warnings and {@link #health()} name the
+     * layers and parameters as the block does.
      *
      * <pre>{@code
      * Kfac kfac = Kfac.builder().build();
@@ -192,18 +232,23 @@ public final class Kfac extends SecondOrderOptimizer {
      * @return its block, or {@code null} before its first step
      */
     public KroneckerFactoredBlock curvatureBlock(CapturedLayer layer) {
-        return blocks.get(layer);
+        return estimator.block(layer);
     }
 
     /**
-     * Returns what the curvature blocks have done, summed over the covered layers.
+     * Returns what the curvature blocks have done, summed over the covered layers (reads the device
+     * counters, one read per layer).
      *
      * @return the sum of their counters
      */
     public KroneckerHealth kroneckerHealth() {
+        return sum(estimator.health().values());
+    }
+
+    private static KroneckerHealth sum(Collection<KroneckerHealth> layers) {
         KroneckerHealth total = KroneckerHealth.NONE;
-        for (KroneckerFactoredBlock block : blocks.values()) {
-            total = total.plus(block.factors().health());
+        for (KroneckerHealth layer : layers) {
+            total = total.plus(layer);
         }
         return total;
     }
@@ -218,16 +263,16 @@ public final class Kfac extends SecondOrderOptimizer {
      */
     @Override
     protected Map<String, Object> curvatureHealth() {
-        KroneckerHealth h = kroneckerHealth();
+        Map<CapturedLayer, KroneckerHealth> layers = estimator.health();
+        KroneckerHealth h = sum(layers.values());
         Map<String, Object> counters = new LinkedHashMap<>();
         counters.put("factorUpdates", h.factorUpdates());
         counters.put("rejectedFactorUpdates", h.rejectedFactorUpdates());
         counters.put("refreshes", h.refreshes());
         counters.put("failedRefreshes", h.failedRefreshes());
         counters.put("inverseFallbacks", h.inverseFallbacks());
-        // per block, for the layers that had a problem
-        for (Map.Entry<CapturedLayer, KroneckerFactoredBlock> entry : blocks.entrySet()) {
-            KroneckerHealth layer = entry.getValue().factors().health();
+        for (Map.Entry<CapturedLayer, KroneckerHealth> entry : layers.entrySet()) {
+            KroneckerHealth layer = entry.getValue();
             if (layer.rejectedFactorUpdates() + layer.failedRefreshes() + layer.inverseFallbacks()
                     > 0) {
                 counters.put("layer " + entry.getKey().name(), layer.toString());
@@ -236,427 +281,226 @@ public final class Kfac extends SecondOrderOptimizer {
         return counters;
     }
 
-    /**
-     * Returns {@code false}: the gradients are checked inside {@link #computeStep}, in the same
-     * host synchronisation as the factor statistics.
-     *
-     * @return {@code false}
-     */
-    @Override
-    protected boolean checksGradientsFirst() {
-        return false;
-    }
-
     /** {@inheritDoc} */
     @Override
-    @SuppressWarnings("try") // the workspace scopes the temporaries made from the weights
     protected Map<String, NDArray> computeStep(
-            List<ParameterGradient> parameters, NDManager owner) {
-        if (stateManager == null) {
-            stateManager = parameters.get(0).weight().getManager().newSubManager();
-            coveredMomentum = new FirstOrderStep(FirstOrderRule.sgd(momentum), stateManager);
-            uncoveredStep = new FirstOrderStep(uncoveredRule, stateManager);
-        }
+            List<ParameterGradient> parameters, NDManager owner, Step step) {
         Map<String, ParameterGradient> byKey = new HashMap<>();
-        NDList weights = new NDList(parameters.size());
         for (ParameterGradient p : parameters) {
             byKey.put(p.key(), p);
-            weights.add(p.weight());
         }
-        boolean factorStep = due(factorUpdateFrequency, steps, lastFactorStep);
-        try (Workspace ws = new Workspace(owner, weights)) {
-            List<Layer> covered = coveredLayers(byKey, factorStep, ws.manager());
-            List<NDArray> probes = new ArrayList<>();
-            for (ParameterGradient p : parameters) {
-                probes.add(FiniteProbe.ofSum(p.gradient()));
+        List<Layer> layers =
+                estimator.layers(byKey.keySet(), parameters.get(0).weight().getManager());
+        checkCoverage(layers);
+        Schedule schedule = estimator.schedule(step);
+        // the gradients the curvature sees: M, or M + omega W with L2 weight decay
+        Map<String, NDArray> m = new HashMap<>();
+        for (Layer layer : layers) {
+            for (String key : keys(layer)) {
+                ParameterGradient p = byKey.get(key);
+                m.put(key, weightDecayMode == WeightDecay.L2 ? withL2(p, step) : p.gradient());
             }
-            for (Layer layer : covered) {
-                if (layer.statistics != null) {
-                    probes.add(layer.statistics.finiteProbe());
-                }
+        }
+        estimator.updateFactors(layers, schedule, step, step.gradientsFinite());
+        if (schedule.refresh()) {
+            if (!m.isEmpty()) {
+                NDArray bound = sortedSum(squaredNorms(m.values()));
+                step.require(Finite.flag(bound.div(estimator.damping(schedule))));
             }
-            boolean[] finite = FiniteProbe.resolve(probes);
-            for (int i = 0; i < parameters.size(); i++) {
-                if (!finite[i]) {
-                    return null;
-                }
-            }
-            int next = parameters.size();
-            for (Layer layer : covered) {
-                if (layer.statistics != null) {
-                    if (finite[next++]) {
-                        layer.block.factors().update(layer.statistics);
-                    } else {
-                        layer.block.factors().rejectUpdate();
-                    }
-                }
-            }
-            if (factorStep) {
-                lastFactorStep = steps;
-            }
-            refreshInverses(covered);
-            Map<String, NDArray> directions = directions(parameters, covered, owner);
-            if (directions == null) {
+            if (!estimator.decide(step, schedule)) {
+                estimator.prepareNextStep(schedule);
                 return null;
             }
-            steps++;
-            instrumentation.arm(due(factorUpdateFrequency, steps, lastFactorStep));
-            return directions;
+            estimator.refreshInverses(layers, schedule);
         }
-    }
-
-    /** The covered layers of this step, with their statistics on factor steps. */
-    private List<Layer> coveredLayers(
-            Map<String, ParameterGradient> byKey, boolean factorStep, NDManager scope) {
-        List<Layer> covered = new ArrayList<>();
-        boolean recorded = false;
-        for (CapturedLayer captured : instrumentation.layers()) {
-            List<LayerRecording> recordings = captured.takeRecordings();
-            ParameterGradient weight = gradientOf(captured.weight(), byKey);
-            ParameterGradient bias =
-                    captured.bias() == null ? null : gradientOf(captured.bias(), byKey);
-            if (weight == null || (captured.bias() != null && bias == null)) {
-                continue;
-            }
-            KroneckerFactoredBlock block =
-                    blocks.computeIfAbsent(
-                            captured, c -> c.newCurvatureBlock(stateManager, settings));
-            FactorStatistics statistics = null;
-            if (factorStep) {
-                statistics = averageStatistics(block, recordings, scope);
-                recorded |= statistics != null;
-                if (statistics == null && !recordings.isEmpty() && !warnedReleased) {
-                    warnedReleased = true;
-                    logger.warn(
-                            "K-FAC's recordings of {} were freed before the optimizer step, so"
-                                    + " its factors are not updated: keep the batch's arrays"
-                                    + " open until the step, as EasyTrain and Trainer.step do",
-                            captured.name());
-                }
-            }
-            covered.add(new Layer(block, weight, bias, statistics));
-        }
-        if (instrumentation.layers().isEmpty() && !warnedUninstrumented) {
-            warnedUninstrumented = true;
-            logger.warn(
-                    "K-FAC sees no instrumented layer: every parameter moves by the first-order"
-                            + " rule; pass the model's block through kfac.instrument(block)");
-        }
-        if (recorded) {
-            checkFisher();
-        }
-        return covered;
-    }
-
-    private void checkFisher() {
-        if (fisher == Fisher.MONTE_CARLO && !instrumentation.isHeld()) {
-            throw new IllegalStateException(
-                    "K-FAC with the MONTE_CARLO Fisher needs MonteCarloFisher.trainBatch in place"
-                            + " of EasyTrain.trainBatch");
-        }
-        if (fisher == Fisher.EMPIRICAL && instrumentation.isHeld()) {
-            throw new IllegalStateException(
-                    "the batch went through MonteCarloFisher.trainBatch, but K-FAC's Fisher is"
-                            + " EMPIRICAL; build it with optFisher(Fisher.MONTE_CARLO)");
-        }
-    }
-
-    private static ParameterGradient gradientOf(
-            Parameter parameter, Map<String, ParameterGradient> byKey) {
-        if (!parameter.isInitialized()) {
-            return null;
-        }
-        return byKey.get(parameter.getArray().getUid());
-    }
-
-    /** The mean of the statistics of the valid recordings (owned by scope), or null if none. */
-    private static FactorStatistics averageStatistics(
-            KroneckerFactoredBlock block, List<LayerRecording> recordings, NDManager scope) {
-        NDArray input = null;
-        NDArray output = null;
-        int count = 0;
-        for (LayerRecording recording : recordings) {
-            if (!recording.isValid()) {
-                continue;
-            }
-            try (Workspace ws = new Workspace(scope, recording.input(), recording.probe())) {
-                FactorStatistics s =
-                        block.statistics(recording.input(), recording.outputGradient());
-                if (input == null) {
-                    input = ws.keep(s.input(), scope);
-                    output = ws.keep(s.output(), scope);
-                } else {
-                    input.addi(s.input());
-                    output.addi(s.output());
-                }
-            }
-            count++;
-        }
-        if (count == 0) {
-            return null;
-        }
-        if (count > 1) {
-            input.divi(count);
-            output.divi(count);
-        }
-        return new FactorStatistics(input, output);
-    }
-
-    private void refreshInverses(List<Layer> covered) {
-        boolean inverseStep = due(inverseUpdateFrequency, steps, lastInverseStep);
-        double lambda = damping.getNewValue(steps);
-        for (Layer layer : covered) {
-            var factors = layer.block.factors();
-            if (factors.inputFactor() != null && (inverseStep || !factors.hasPreconditioner())) {
-                factors.refresh(lambda);
-            }
-        }
-        if (inverseStep) {
-            lastInverseStep = steps;
-        }
-    }
-
-    private Map<String, NDArray> directions(
-            List<ParameterGradient> parameters, List<Layer> covered, NDManager owner) {
-        float decay = weightDecay();
         Map<String, NDArray> preconditioned = new HashMap<>();
         NDList squaredNorms = new NDList();
-        for (Layer layer : covered) {
-            if (!layer.block.factors().hasPreconditioner()) {
-                continue;
+        for (Layer layer : layers) {
+            if (layer.hasPreconditioner()) {
+                NDArray bias = layer.biasKey() == null ? null : m.get(layer.biasKey());
+                LayerDirection v = layer.block().precondition(m.get(layer.weightKey()), bias);
+                preconditioned.put(layer.weightKey(), v.directions().get(0));
+                if (bias != null) {
+                    preconditioned.put(layer.biasKey(), v.directions().get(1));
+                }
+                squaredNorms.add(v.squaredNorm());
             }
-            NDArray weightGradient = withL2(layer.weight, decay);
-            NDArray biasGradient = layer.bias == null ? null : withL2(layer.bias, decay);
-            LayerDirection v = layer.block.precondition(weightGradient, biasGradient);
-            preconditioned.put(layer.weight.key(), v.directions().get(0));
-            if (layer.bias != null) {
-                preconditioned.put(layer.bias.key(), v.directions().get(1));
-            }
-            squaredNorms.add(v.squaredNorm());
         }
         if (!squaredNorms.isEmpty()) {
-            // summed in sorted order: the same for any order of the layers
-            NDArray total = NDArrays.stack(squaredNorms).sort().sum();
-            // a finite gradient can still overflow once preconditioned (a gradient of 1e30 in
-            // float32): reject the step before any momentum changes, the weights stay as they were
-            if (!Double.isFinite(total.toType(DataType.FLOAT64, false).getDouble())) {
-                return null;
-            }
-            if (Float.isFinite(klClip)) {
-                NDArray scale = klScale(total, learningRate(parameters));
-                for (NDArray v : preconditioned.values()) {
-                    v.muli(scale);
-                }
-            }
+            clip(preconditioned, sortedSum(squaredNorms), schedule, step, parameters);
         }
         Map<String, NDArray> directions = new HashMap<>();
         for (ParameterGradient p : parameters) {
             NDArray v = preconditioned.get(p.key());
-            if (v != null) {
-                NDArray u =
-                        decay != 0 && weightDecayMode == WeightDecay.DECOUPLED
-                                ? v.add(p.weight().mul(decay))
-                                : v;
-                directions.put(p.key(), coveredMomentum.direction(p.key(), u, owner));
-            } else {
-                NDArray g = decay == 0 ? p.gradient() : p.gradient().add(p.weight().mul(decay));
-                directions.put(p.key(), uncoveredStep.direction(p.key(), g, owner));
-            }
+            NDArray u = v != null ? coveredDirection(p, v, step) : uncoveredDirection(p, step);
+            u.attach(owner);
+            directions.put(p.key(), u);
         }
+        estimator.prepareNextStep(schedule);
         return directions;
     }
 
-    private NDArray withL2(ParameterGradient p, float decay) {
-        return decay != 0 && weightDecayMode == WeightDecay.L2
-                ? p.gradient().add(p.weight().mul(decay))
-                : p.gradient();
+    /**
+     * Scales every \( V_\ell \) by the KL clip \( \nu \), on the device, and requires a finite \(
+     * \sum_\ell \langle V_\ell, M_\ell \rangle \); a refresh step, decided already, zeros the
+     * covered directions instead in the (bounded-away) case that the sum is not finite.
+     */
+    private void clip(
+            Map<String, NDArray> preconditioned,
+            NDArray total,
+            Schedule schedule,
+            Step step,
+            List<ParameterGradient> parameters) {
+        NDArray finite = Finite.flag(total);
+        if (!schedule.refresh()) {
+            step.require(finite);
+        }
+        NDArray nu = null;
+        if (Float.isFinite(klClip)) {
+            String id = parameters.get(0).id() != null ? parameters.get(0).id() : "";
+            int index = (int) Math.min(schedule.learningRateIndex(), Integer.MAX_VALUE);
+            float learningRate = getLearningRateTracker().getNewValue(id, index);
+            double factor = klClip / ((double) learningRate * learningRate);
+            nu = total.abs().pow(-1).muli(factor).sqrt().minimum(1);
+        }
+        for (Map.Entry<String, NDArray> entry : preconditioned.entrySet()) {
+            NDArray u = nu == null ? entry.getValue() : entry.getValue().mul(nu);
+            entry.setValue(schedule.refresh() ? Step.select(finite, u, u.zerosLike()) : u);
+        }
+    }
+
+    /** Decoupled weight decay and momentum after the preconditioner. */
+    private NDArray coveredDirection(ParameterGradient p, NDArray v, Step step) {
+        return covered == null ? v : covered.apply(p.key(), v, p.gradient(), p.weight(), step);
+    }
+
+    /** The first-order rule on \( g + \omega w \). */
+    private NDArray uncoveredDirection(ParameterGradient p, Step step) {
+        NDArray g = l2 == null ? p.gradient() : withL2(p, step);
+        NDArray u =
+                uncovered == null
+                        ? g.duplicate()
+                        : uncovered.apply(p.key(), g, g, p.weight(), step);
+        return uncoveredRule.scale() == 1 ? u : u.muli(uncoveredRule.scale());
+    }
+
+    /** \( g + \omega w \) (the gradient itself without weight decay), in the step's scope. */
+    @SuppressWarnings("try") // the workspace scopes the temporaries made from the weight
+    private NDArray withL2(ParameterGradient p, Step step) {
+        if (l2 == null) {
+            return p.gradient();
+        }
+        try (Workspace ws = new Workspace(step.scope(), p.weight())) {
+            Transform.Context context =
+                    new Transform.Context(p.gradient(), p.weight(), step.index());
+            return ws.keep(l2.apply(p.gradient(), new NDList(), context).direction(), step.scope());
+        }
+    }
+
+    private static List<String> keys(Layer layer) {
+        return layer.biasKey() == null
+                ? List.of(layer.weightKey())
+                : List.of(layer.weightKey(), layer.biasKey());
+    }
+
+    private static NDList squaredNorms(Collection<NDArray> arrays) {
+        NDList norms = new NDList(arrays.size());
+        for (NDArray a : arrays) {
+            norms.add(a.square().sum());
+        }
+        return norms;
+    }
+
+    /** The sum of scalars in sorted order: the same for any order of the layers. */
+    private static NDArray sortedSum(NDList scalars) {
+        return NDArrays.stack(scalars).sort().sum();
     }
 
     /**
-     * \( \nu = \min(1, \sqrt{\kappa / (\eta^2 |\sum_\ell \langle V_\ell, M_\ell \rangle|)}) \) on
-     * the device, from the sum of the per-layer terms. A zero sum gives \( \nu = 1 \).
+     * At the first step: names layers and parameters as the instrumented blocks do, and refuses a
+     * model with no instrumented layer unless allowed.
      */
-    private NDArray klScale(NDArray total, float learningRate) {
-        double factor = klClip / ((double) learningRate * learningRate);
-        return total.abs().pow(-1).muli(factor).sqrt().minimum(1);
-    }
-
-    /** The learning rate the base will use for this step (DJL counts updates from 1). */
-    private float learningRate(List<ParameterGradient> parameters) {
-        String id = parameters.get(0).id() != null ? parameters.get(0).id() : "";
-        return getLearningRateTracker().getNewValue(id, (int) health().steps());
-    }
-
-    /** Whether an amortized computation is due: never done, or its period has passed. */
-    private static boolean due(Tracker frequency, int step, int last) {
-        if (last < 0) {
-            return true;
+    private void checkCoverage(List<Layer> layers) {
+        if (started) {
+            return;
         }
-        int period = Math.max(1, Math.round(frequency.getNewValue(step)));
-        return step - last >= period;
+        for (Block root : instrumentation.roots()) {
+            nameParameters(root);
+        }
+        if (layers.isEmpty()) {
+            if (!allowUninstrumented) {
+                throw new IllegalStateException(UNINSTRUMENTED);
+            }
+            logger.warn(
+                    "K-FAC covers no layer of this model: every parameter moves by the first-order"
+                            + " rule {} (optAllowUninstrumented)",
+                    uncoveredRule);
+        }
+        started = true;
     }
 
     /**
      * {@inheritDoc}
      *
      * <p>K-FAC's state: per covered layer (named by its weight) the running factors, their
-     * averaging weight, the last good damped inverse and the layer's counters; the momentum of the
-     * covered layers and the state of the rule of the others; the step counters that decide when
-     * factors and inverses are next updated; the generator of the Monte-Carlo labels.
+     * averaging weight, the last good damped inverse and the layer's counters, and the next step's
+     * index among taken steps ({@code kfac/...}, see {@link CurvatureEstimator#write}); the momenta
+     * of the covered layers ({@code kfac/covered/...}) and the state of the rule of the others
+     * ({@code kfac/uncovered/...}), by parameter name.
      */
     @Override
     protected void writeState(OptimizerState state) {
-        state.putLong(STATE + "steps", steps)
-                .putLong(STATE + "lastFactorStep", lastFactorStep)
-                .putLong(STATE + "lastInverseStep", lastInverseStep);
-        List<String> names = new ArrayList<>();
-        for (Map.Entry<CapturedLayer, KroneckerFactoredBlock> entry : blocks.entrySet()) {
-            String name = state.nameOf(entry.getKey().weight().getArray().getUid());
-            names.add(name);
-            String prefix = STATE + "layer/" + name + "/";
-            KroneckerFactors.State factors = entry.getValue().factors().state();
-            if (factors.inputFactor() != null) {
-                state.put(prefix + "A", factors.inputFactor())
-                        .put(prefix + "G", factors.outputFactor());
-            }
-            state.putDouble(prefix + "weightSum", factors.weightSum())
-                    .putLong(prefix + "preconditioner", factors.preconditioner().size());
-            for (int i = 0; i < factors.preconditioner().size(); i++) {
-                state.put(prefix + "preconditioner/" + i, factors.preconditioner().get(i));
-            }
-            long[] counters = factors.counters();
-            for (int i = 0; i < counters.length; i++) {
-                state.putLong(prefix + "counter/" + i, counters[i]);
-            }
+        estimator.write(state, STATE);
+        if (covered != null) {
+            covered.write(state, STATE + "covered");
         }
-        state.putStrings(STATE + "layers", names);
-        state.putRandom(STATE + "labelRandom", instrumentation.labelRandom());
-        state.putLong(STATE + "hasRules", coveredMomentum == null ? 0 : 1);
-        if (coveredMomentum != null) {
-            coveredMomentum.save(state, STATE + "momentum/");
-            uncoveredStep.save(state, STATE + "uncovered/");
+        if (uncovered != null) {
+            uncovered.write(state, STATE + "uncovered");
         }
     }
 
     /** {@inheritDoc} */
     @Override
     protected void readState(OptimizerState state) {
-        Map<String, CapturedLayer> byKey = new HashMap<>();
-        for (CapturedLayer layer : instrumentation.layers()) {
-            if (layer.weight().isInitialized()) {
-                byKey.put(layer.weight().getArray().getUid(), layer);
-            }
-        }
-        NDManager manager =
-                stateManager != null ? stateManager : state.parameterManager().newSubManager();
-        Random labelRandom = state.getRandom(STATE + "labelRandom");
-        Map<CapturedLayer, KroneckerFactoredBlock> restored = new LinkedHashMap<>();
-        FirstOrderStep restoredMomentum = null;
-        FirstOrderStep restoredUncovered = null;
-        boolean done = false;
+        CurvatureEstimator.Restored restored = estimator.read(state, STATE);
+        TransformState readCovered = null;
+        TransformState readUncovered = null;
         try {
-            for (String name : state.getStrings(STATE + "layers")) {
-                CapturedLayer layer = byKey.get(state.keyOf(name));
-                if (layer == null) {
-                    throw new IllegalArgumentException(
-                            "the checkpoint has K-FAC factors for "
-                                    + name
-                                    + ", which is not the weight of a layer this optimizer"
-                                    + " instrumented; pass the model's block through"
-                                    + " instrument() before loadState");
-                }
-                String prefix = STATE + "layer/" + name + "/";
-                KroneckerFactoredBlock block = layer.newCurvatureBlock(manager, settings);
-                restored.put(layer, block);
-                NDList preconditioner = new NDList();
-                long count = state.getLong(prefix + "preconditioner");
-                for (int i = 0; i < count; i++) {
-                    preconditioner.add(state.array(prefix + "preconditioner/" + i, manager));
-                }
-                long[] counters = new long[5];
-                for (int i = 0; i < counters.length; i++) {
-                    counters[i] = state.getLong(prefix + "counter/" + i);
-                }
-                boolean hasFactors = state.contains(prefix + "A");
-                try (NDList factors = new NDList(preconditioner)) {
-                    NDArray a = hasFactors ? state.array(prefix + "A", manager) : null;
-                    NDArray g = hasFactors ? state.array(prefix + "G", manager) : null;
-                    if (hasFactors) {
-                        factors.add(a);
-                        factors.add(g);
-                    }
-                    block.factors()
-                            .restore(
-                                    new KroneckerFactors.State(
-                                            a,
-                                            g,
-                                            state.getDouble(prefix + "weightSum"),
-                                            preconditioner,
-                                            counters));
-                }
+            if (covered != null) {
+                readCovered = new TransformState(covered.transform());
+                readCovered.read(state, STATE + "covered");
             }
-            if (state.getLong(STATE + "hasRules") == 1) {
-                restoredMomentum = new FirstOrderStep(FirstOrderRule.sgd(momentum), manager);
-                restoredMomentum.load(state, STATE + "momentum/");
-                restoredUncovered = new FirstOrderStep(uncoveredRule, manager);
-                restoredUncovered.load(state, STATE + "uncovered/");
+            if (uncovered != null) {
+                readUncovered = new TransformState(uncovered.transform());
+                readUncovered.read(state, STATE + "uncovered");
             }
-            done = true;
-        } finally {
-            if (!done) {
-                restored.values().forEach(KroneckerFactoredBlock::close);
-                closeIfPresent(restoredMomentum);
-                closeIfPresent(restoredUncovered);
-                if (manager != stateManager) {
-                    manager.close();
-                }
+        } catch (RuntimeException e) {
+            restored.discard();
+            if (readCovered != null) {
+                readCovered.close();
             }
+            throw e;
         }
-        blocks.values().forEach(KroneckerFactoredBlock::close);
-        blocks.clear();
-        blocks.putAll(restored);
-        closeIfPresent(coveredMomentum);
-        closeIfPresent(uncoveredStep);
-        stateManager = manager;
-        coveredMomentum =
-                restoredMomentum != null
-                        ? restoredMomentum
-                        : new FirstOrderStep(FirstOrderRule.sgd(momentum), stateManager);
-        uncoveredStep =
-                restoredUncovered != null
-                        ? restoredUncovered
-                        : new FirstOrderStep(uncoveredRule, stateManager);
-        steps = Math.toIntExact(state.getLong(STATE + "steps"));
-        lastFactorStep = Math.toIntExact(state.getLong(STATE + "lastFactorStep"));
-        lastInverseStep = Math.toIntExact(state.getLong(STATE + "lastInverseStep"));
-        instrumentation.arm(due(factorUpdateFrequency, steps, lastFactorStep));
-        instrumentation.setLabelRandom(labelRandom);
-    }
-
-    private static void closeIfPresent(FirstOrderStep step) {
-        if (step != null) {
-            step.close();
+        estimator.install(restored);
+        if (covered != null) {
+            covered.close();
+            covered = readCovered;
+        }
+        if (uncovered != null) {
+            uncovered.close();
+            uncovered = readUncovered;
         }
     }
 
     /** {@inheritDoc} */
     @Override
     protected boolean parametersChanged(List<String> keys) {
-        Set<String> present = new HashSet<>(keys);
-        boolean restarted = false;
-        var entries = blocks.entrySet().iterator();
-        while (entries.hasNext()) {
-            var entry = entries.next();
-            Parameter weight = entry.getKey().weight();
-            if (!weight.isInitialized() || !present.contains(weight.getArray().getUid())) {
-                entry.getValue().close();
-                entries.remove();
-                restarted = true;
-            }
+        boolean restarted = estimator.retain(Set.copyOf(keys));
+        if (covered != null) {
+            covered.retain(keys);
         }
-        if (coveredMomentum != null) {
-            coveredMomentum.retainOnly(keys);
-            uncoveredStep.retainOnly(keys);
+        if (uncovered != null) {
+            uncovered.retain(keys);
         }
         return restarted;
     }
@@ -742,25 +586,6 @@ public final class Kfac extends SecondOrderOptimizer {
         return uncoveredRule;
     }
 
-    /** A covered layer in one step. */
-    private static final class Layer {
-        final KroneckerFactoredBlock block;
-        final ParameterGradient weight;
-        final ParameterGradient bias;
-        final FactorStatistics statistics;
-
-        Layer(
-                KroneckerFactoredBlock block,
-                ParameterGradient weight,
-                ParameterGradient bias,
-                FactorStatistics statistics) {
-            this.block = block;
-            this.weight = weight;
-            this.bias = bias;
-            this.statistics = statistics;
-        }
-    }
-
     /** Builds {@link Kfac}; every setting has the default given in the class documentation. */
     public static final class Builder extends BaseBuilder<Builder> {
 
@@ -770,6 +595,7 @@ public final class Kfac extends SecondOrderOptimizer {
         private int fixedFactorUpdateFrequency = 10;
         private int fixedInverseUpdateFrequency = 100;
         private float fixedDamping = 1e-3f;
+        private boolean dampingScheduled;
         private double factorDecay = 0.95;
         private float klClip = 1e-3f;
         private float momentum = 0.9f;
@@ -777,6 +603,7 @@ public final class Kfac extends SecondOrderOptimizer {
         private Fisher fisher = Fisher.EMPIRICAL;
         private WeightDecay weightDecayMode = WeightDecay.DECOUPLED;
         private FirstOrderRule uncoveredRule;
+        private boolean allowUninstrumented;
         private long seed;
         private int maxConsecutiveFailures = KroneckerSettings.DEFAULT.maxConsecutiveFailures();
         private int hostEigenLimit = KroneckerSettings.DEFAULT.hostEigenLimit();
@@ -799,24 +626,27 @@ public final class Kfac extends SecondOrderOptimizer {
          */
         public Builder optDamping(float damping) {
             this.fixedDamping = damping;
+            this.dampingScheduled = false;
             this.damping = Tracker.fixed(damping);
             return this;
         }
 
         /**
-         * Sets a damping schedule, read at every inverse update with the step number.
+         * Sets a damping schedule, read at every inverse update with the number of steps taken
+         * before it.
          *
          * @param damping \( \lambda \) by step; its values must be positive and finite
          * @return this {@code Builder}
          */
         public Builder optDampingTracker(Tracker damping) {
-            this.fixedDamping = 1;
+            this.dampingScheduled = true;
             this.damping = Objects.requireNonNull(damping, "damping");
             return this;
         }
 
         /**
-         * Sets how often the factors are updated.
+         * Sets how often the factors are updated: on every {@code steps}-th taken step, the first
+         * included.
          *
          * @param steps the period in steps, at least 1; default 10
          * @return this {@code Builder}
@@ -828,7 +658,9 @@ public final class Kfac extends SecondOrderOptimizer {
         }
 
         /**
-         * Sets a schedule for the period of the factor updates (rounded, at least 1).
+         * Sets a schedule for the period of the factor updates (rounded, at least 1): the factors
+         * take the statistics of the taken step whose count of taken steps before it is a multiple
+         * of the period read at that count.
          *
          * @param steps the period by step
          * @return this {@code Builder}
@@ -840,7 +672,8 @@ public final class Kfac extends SecondOrderOptimizer {
         }
 
         /**
-         * Sets how often the damped inverses are recomputed.
+         * Sets how often the damped inverses are recomputed: on every {@code steps}-th taken step,
+         * the first included.
          *
          * @param steps the period in steps, at least 1; default 100
          * @return this {@code Builder}
@@ -852,7 +685,8 @@ public final class Kfac extends SecondOrderOptimizer {
         }
 
         /**
-         * Sets a schedule for the period of the inverse updates (rounded, at least 1).
+         * Sets a schedule for the period of the inverse updates (rounded, at least 1), read as for
+         * {@link #optFactorUpdateFrequencyTracker}.
          *
          * @param steps the period by step
          * @return this {@code Builder}
@@ -887,7 +721,8 @@ public final class Kfac extends SecondOrderOptimizer {
         }
 
         /**
-         * Sets the momentum \( \mu \) of covered layers (and of the default first-order rule).
+         * Sets the momentum \( \mu \) of covered layers (and of the default first-order rule), as
+         * PyTorch's SGD defines it.
          *
          * @param momentum \( \mu \) in [0, 1); default 0.9
          * @return this {@code Builder}
@@ -942,7 +777,22 @@ public final class Kfac extends SecondOrderOptimizer {
         }
 
         /**
-         * Sets the seed of the generator of the Monte-Carlo labels ({@link Fisher#MONTE_CARLO}).
+         * Allows a model with no instrumented layer (its block was not passed through {@link
+         * Kfac#instrument}, or none of its layers is a {@code Linear} or {@code Conv2d}): every
+         * parameter then moves by the first-order rule. Without it, the first step of such a model
+         * throws an {@link IllegalStateException} that names the fix.
+         *
+         * @param allow whether to allow it; default false
+         * @return this {@code Builder}
+         */
+        public Builder optAllowUninstrumented(boolean allow) {
+            this.allowUninstrumented = allow;
+            return this;
+        }
+
+        /**
+         * Sets the seed of the Monte-Carlo labels ({@link Fisher#MONTE_CARLO}): the labels of the
+         * step with index t among taken steps are drawn from a generator seeded by the seed and t.
          *
          * @param seed the seed; default 0
          * @return this {@code Builder}
@@ -979,9 +829,17 @@ public final class Kfac extends SecondOrderOptimizer {
          *
          * @return the optimizer
          * @throws IllegalArgumentException naming the setting and its value if one is invalid
+         *     (trackers are checked at their first value)
          */
         public Kfac build() {
-            if (!(fixedDamping > 0) || Float.isInfinite(fixedDamping)) {
+            if (dampingScheduled) {
+                checkTracker("dampingTracker", damping);
+                float first = damping.getNewValue(0);
+                if (!(first > 0)) {
+                    throw new IllegalArgumentException(
+                            "dampingTracker must give positive values, but its first is " + first);
+                }
+            } else if (!(fixedDamping > 0) || Float.isInfinite(fixedDamping)) {
                 throw new IllegalArgumentException(
                         "damping must be positive and finite, but was " + fixedDamping);
             }
@@ -995,6 +853,8 @@ public final class Kfac extends SecondOrderOptimizer {
                         "inverseUpdateFrequency must be at least 1, but was "
                                 + fixedInverseUpdateFrequency);
             }
+            checkTracker("factorUpdateFrequencyTracker", factorUpdateFrequency);
+            checkTracker("inverseUpdateFrequencyTracker", inverseUpdateFrequency);
             if (!(klClip > 0)) {
                 throw new IllegalArgumentException(
                         "klClip must be positive (Infinity disables clipping), but was " + klClip);

@@ -4,8 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import io.github.so4j.curvature.Workspace;
 import io.github.so4j.curvature.mfac.SlidingWindowFisher;
+import io.github.so4j.optimizers.transform.Momentum;
+import io.github.so4j.optimizers.transform.WeightDecay;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -18,27 +19,35 @@ import java.util.Map;
  *
  * <p>Each step, the gradient (with L2 weight decay \( \omega \) added, as in the reference code)
  * enters the window, replacing the oldest, and the direction is the inverse-Fisher product with the
- * new window; momentum \( \mu \) is an exponential average of those directions:
+ * new window, followed by momentum (the suite's one meaning, {@link Momentum}):
  *
  * <p>\( g_t = \nabla L(w_t) + \omega w_t \)<br>
  * \( F_t = \lambda I + \frac{1}{m} \sum_{i=t-m+1}^{t} g_i g_i^\top \)<br>
- * \( v_t = \mu v_{t-1} + (1 - \mu) F_t^{-1} g_t \) (or \( F_t^{-1} g_t \) when \( \mu = 0 \))<br>
- * \( w_{t+1} = w_t - \eta_t v_t \)
+ * \( v_t = \mu v_{t-1} + (1 - \tau) F_t^{-1} g_t \), \( u_t = v_t \) (or \( F_t^{-1} g_t + \mu v_t
+ * \) with Nesterov)<br>
+ * \( w_{t+1} = w_t - \eta_t u_t \)
  *
  * <p>Scopes: {@link Scope#GLOBAL} keeps one window over all trainable parameters together, which is
  * the paper's and the reference code's optimizer; {@link Scope#PER_PARAMETER} keeps one window per
  * parameter tensor (a block-diagonal Fisher, cheaper in its m x m work). In DJL, where the
  * optimizer sees one parameter at a time, the global window is filled at the first update of each
  * step with every parameter's gradient (see {@link SecondOrderOptimizer}), and every parameter then
- * moves by its slice of the same global direction. Because the paper's 1/m normalisation shrinks \(
- * F \) as m grows, the learning rate that works scales roughly with m.
+ * moves by its slice of the same global direction. The paper's 1/m normalisation shrinks \( F \) as
+ * m grows, which lengthens the direction: on the Fashion-MNIST MLP the best learning rate fell from
+ * 0.008 at m = 32 to 0.004 at m = 128 ({@code docs/mfac.md}).
+ *
+ * <p>Every window update is a proposal ({@link SlidingWindowFisher#propose}) committed only when
+ * the step is taken: a rejected step (a non-finite gradient anywhere, or a window update that is
+ * not finite) leaves every window as it was. An ordinary step reads nothing from the device.
  *
  * <p>Defaults, from the reference implementation (IST-DASLab/M-FAC, {@code optim.py}): window m =
  * 1024, damping \( \lambda = 10^{-5} \), learning rate 0.001, momentum 0, weight decay 0.
  *
- * <p><b>Cost</b> per step: reads the m x d window twice (2dm flops) plus about 2m<sup>3</sup> flops
- * on m x m float64 data; memory dm in the parameters' dtype, plus d for momentum and 2m<sup>2</sup>
- * float64 per window. With {@link Scope#PER_PARAMETER} the m x m work is per parameter.
+ * <p><b>Cost</b> per step: reads the m x d window twice and writes one row (2dm flops), plus about
+ * 40m<sup>2</sup> flops on m x m float64 data (the rank-two update of the inverse and its share of
+ * the refresh, see {@link SlidingWindowFisher}); memory dm in the parameters' dtype, plus d for
+ * momentum and 2m<sup>2</sup> float64 per window. With {@link Scope#PER_PARAMETER} the m x m work
+ * is per parameter.
  *
  * @see <a href="https://arxiv.org/abs/2107.03356">paper</a>
  * @see SlidingWindowFisher
@@ -48,17 +57,18 @@ public final class MFac extends SecondOrderOptimizer {
     private static final String GLOBAL_KEY = "global";
     private static final String WINDOWS = "mfac/windows";
     private static final String WINDOW = "mfac/window/";
-    private static final String VELOCITIES = "mfac/velocities";
-    private static final String VELOCITY = "mfac/velocity/";
+    private static final String MOMENTUM = "mfac/momentum";
 
     private final int windowSize;
     private final double damping;
-    private final float momentum;
     private final Scope scope;
+    private final WeightDecay l2;
+    private final Momentum momentum;
 
     private final Map<String, SlidingWindowFisher> windows = new HashMap<>();
     private final Map<String, List<String>> windowKeys = new HashMap<>();
-    private final Map<String, NDArray> velocities = new HashMap<>();
+    private final TransformState decay;
+    private final TransformState velocities;
     private NDManager stateManager;
 
     /** Which gradients share a window. */
@@ -73,8 +83,11 @@ public final class MFac extends SecondOrderOptimizer {
         super(builder);
         this.windowSize = builder.windowSize;
         this.damping = builder.damping;
-        this.momentum = builder.momentum;
         this.scope = builder.scope;
+        this.l2 = WeightDecay.l2(getWeightDecay());
+        this.momentum = Momentum.of(builder.momentum, builder.dampening, builder.nesterov);
+        this.decay = new TransformState(l2);
+        this.velocities = new TransformState(momentum);
     }
 
     /**
@@ -86,21 +99,10 @@ public final class MFac extends SecondOrderOptimizer {
         return new Builder();
     }
 
-    /**
-     * Returns {@code false}: a NaN or infinite gradient makes the window's coefficients non-finite,
-     * which rejects the step anyway, so the extra check is not needed on the hot path.
-     *
-     * @return {@code false}
-     */
-    @Override
-    protected boolean checksGradientsFirst() {
-        return false;
-    }
-
     /** {@inheritDoc} */
     @Override
     protected Map<String, NDArray> computeStep(
-            List<ParameterGradient> parameters, NDManager owner) {
+            List<ParameterGradient> parameters, NDManager owner, Step step) {
         if (stateManager == null) {
             stateManager = parameters.get(0).weight().getManager().newSubManager();
         }
@@ -108,40 +110,47 @@ public final class MFac extends SecondOrderOptimizer {
         for (ParameterGradient p : parameters) {
             byKey.put(p.key(), p);
         }
+        Map<String, NDArray> preconditioned = new HashMap<>();
+        if (scope == Scope.GLOBAL) {
+            List<String> keys =
+                    windowKeys.computeIfAbsent(GLOBAL_KEY, k -> List.copyOf(byKey.keySet()));
+            precondition(GLOBAL_KEY, keys, byKey, preconditioned, step);
+        } else {
+            for (String key : byKey.keySet()) {
+                windowKeys.computeIfAbsent(key, List::of);
+                precondition(key, List.of(key), byKey, preconditioned, step);
+            }
+        }
         Map<String, NDArray> directions = new HashMap<>();
-        try (Workspace ws = new Workspace(owner)) {
-            if (scope == Scope.GLOBAL) {
-                List<String> keys =
-                        windowKeys.computeIfAbsent(GLOBAL_KEY, k -> List.copyOf(byKey.keySet()));
-                if (!precondition(GLOBAL_KEY, keys, byKey, directions)) {
-                    return null;
-                }
-            } else {
-                for (String key : byKey.keySet()) {
-                    windowKeys.computeIfAbsent(key, List::of);
-                    if (!precondition(key, List.of(key), byKey, directions)) {
-                        return null;
-                    }
-                }
+        for (ParameterGradient p : parameters) {
+            NDArray d = preconditioned.get(p.key());
+            if (momentum.momentum() > 0) {
+                d = velocities.apply(p.key(), d, p.gradient(), p.weight(), step);
             }
-            for (Map.Entry<String, NDArray> entry : directions.entrySet()) {
-                entry.setValue(ws.keep(smooth(entry.getKey(), entry.getValue()), owner));
-            }
+            d.attach(owner);
+            directions.put(p.key(), d);
         }
         return directions;
     }
 
-    /** Adds the gradients of {@code keys} to their window and stores F^{-1} g by key. */
-    private boolean precondition(
+    /**
+     * Proposes the gradients of {@code keys} to their window, requires the proposal to be finite,
+     * commits it with the step's decision and stores \( F^{-1} g \) by key.
+     */
+    private void precondition(
             String windowKey,
             List<String> keys,
             Map<String, ParameterGradient> byKey,
-            Map<String, NDArray> directions) {
+            Map<String, NDArray> directions,
+            Step step) {
         NDList gradients = new NDList(keys.size());
         Shape[] shapes = new Shape[keys.size()];
         for (int i = 0; i < keys.size(); i++) {
             ParameterGradient p = byKey.get(keys.get(i));
-            gradients.add(withWeightDecay(p));
+            gradients.add(
+                    l2.decay() == 0
+                            ? p.gradient()
+                            : decay.apply(p.key(), p.gradient(), p.gradient(), p.weight(), step));
             shapes[i] = p.gradient().getShape();
         }
         SlidingWindowFisher window =
@@ -154,37 +163,20 @@ public final class MFac extends SecondOrderOptimizer {
                                         windowSize,
                                         damping,
                                         gradients.head().getDataType()));
-        NDList result = window.addAndInverseTimes(gradients);
-        if (result == null) {
-            return false;
-        }
+        SlidingWindowFisher.Proposal proposal = window.propose(gradients);
+        NDList result = proposal.direction();
+        NDArray finite = proposal.finite();
+        result.attach(step.scope());
+        finite.attach(step.scope());
+        step.require(finite);
+        step.onCommit(
+                accepted -> {
+                    try (proposal) {
+                        proposal.commit(accepted);
+                    }
+                });
         for (int i = 0; i < keys.size(); i++) {
             directions.put(keys.get(i), result.get(i));
-        }
-        return true;
-    }
-
-    private NDArray withWeightDecay(ParameterGradient p) {
-        float decay = weightDecay();
-        return decay == 0 ? p.gradient() : p.gradient().add(p.weight().mul(decay));
-    }
-
-    /**
-     * \( v \leftarrow \mu v + (1 - \mu) d \); returns a copy of v, owned like {@code direction} (or
-     * d itself when \( \mu = 0 \)).
-     */
-    private NDArray smooth(String key, NDArray direction) {
-        if (momentum == 0) {
-            return direction;
-        }
-        NDArray previous = velocities.get(key);
-        NDManager caller = direction.getManager();
-        try (Workspace ws = new Workspace(stateManager, previous, direction)) {
-            NDArray scaled = direction.mul(1 - momentum);
-            NDArray next = previous == null ? scaled : previous.mul(momentum).add(scaled);
-            velocities.put(key, ws.keep(next, stateManager));
-            ws.closeAfterwards(previous);
-            return ws.keep(next.duplicate(), caller);
         }
     }
 
@@ -210,16 +202,7 @@ public final class MFac extends SecondOrderOptimizer {
                 restarted = true;
             }
         }
-        velocities
-                .keySet()
-                .removeIf(
-                        key -> {
-                            if (!keys.contains(key)) {
-                                velocities.get(key).close();
-                                return true;
-                            }
-                            return false;
-                        });
+        velocities.retain(keys);
         return restarted;
     }
 
@@ -251,13 +234,7 @@ public final class MFac extends SecondOrderOptimizer {
                     .putLong(prefix + "filled", s.filled());
         }
         state.putStrings(WINDOWS, names);
-        List<String> moving = new ArrayList<>();
-        for (Map.Entry<String, NDArray> entry : velocities.entrySet()) {
-            String name = state.nameOf(entry.getKey());
-            moving.add(name);
-            state.put(VELOCITY + name, entry.getValue());
-        }
-        state.putStrings(VELOCITIES, moving);
+        velocities.write(state, MOMENTUM);
     }
 
     /** {@inheritDoc} */
@@ -268,7 +245,6 @@ public final class MFac extends SecondOrderOptimizer {
         }
         Map<String, SlidingWindowFisher> restoredWindows = new HashMap<>();
         Map<String, List<String>> restoredKeys = new HashMap<>();
-        Map<String, NDArray> restoredVelocities = new HashMap<>();
         boolean done = false;
         try (NDManager scratch = stateManager.newSubManager()) {
             for (String name : state.getStrings(WINDOWS)) {
@@ -307,35 +283,20 @@ public final class MFac extends SecondOrderOptimizer {
                                 Math.toIntExact(state.getLong(prefix + "next")),
                                 Math.toIntExact(state.getLong(prefix + "filled"))));
             }
-            for (String name : state.getStrings(VELOCITIES)) {
-                String key = state.keyOf(name);
-                NDArray velocity = state.array(VELOCITY + name, stateManager);
-                restoredVelocities.put(key, velocity);
-                if (!velocity.getShape().equals(state.shapeOf(key))) {
-                    throw new IllegalArgumentException(
-                            "the saved velocity of '"
-                                    + name
-                                    + "' has shape "
-                                    + velocity.getShape()
-                                    + ", but the parameter has "
-                                    + state.shapeOf(key));
-                }
+            if (momentum.momentum() > 0) {
+                velocities.read(state, MOMENTUM);
             }
             done = true;
         } finally {
             if (!done) {
                 restoredWindows.values().forEach(SlidingWindowFisher::close);
-                restoredVelocities.values().forEach(NDArray::close);
             }
         }
         windows.values().forEach(SlidingWindowFisher::close);
-        velocities.values().forEach(NDArray::close);
         windows.clear();
         windowKeys.clear();
-        velocities.clear();
         windows.putAll(restoredWindows);
         windowKeys.putAll(restoredKeys);
-        velocities.putAll(restoredVelocities);
     }
 
     private String windowName(String windowKey, OptimizerState state) {
@@ -382,7 +343,16 @@ public final class MFac extends SecondOrderOptimizer {
      * @return the momentum
      */
     public float getMomentum() {
-        return momentum;
+        return momentum.momentum();
+    }
+
+    /**
+     * Returns \( \tau \), the momentum's dampening.
+     *
+     * @return the dampening
+     */
+    public float getDampening() {
+        return momentum.dampening();
     }
 
     /**
@@ -400,6 +370,8 @@ public final class MFac extends SecondOrderOptimizer {
         private int windowSize = 1024;
         private double damping = 1e-5;
         private float momentum;
+        private float dampening;
+        private boolean nesterov;
         private Scope scope = Scope.GLOBAL;
 
         Builder() {
@@ -435,13 +407,38 @@ public final class MFac extends SecondOrderOptimizer {
         }
 
         /**
-         * Sets \( \mu \), the weight of the previous velocity in the exponential average.
+         * Sets \( \mu \), the momentum, with the meaning it has in every so4j optimizer (PyTorch's
+         * SGD momentum, see {@link Momentum}).
          *
          * @param momentum \( \mu \) in [0, 1); default 0
          * @return this {@code Builder}
          */
         public Builder optMomentum(float momentum) {
             this.momentum = momentum;
+            return this;
+        }
+
+        /**
+         * Sets \( \tau \), the momentum's dampening. {@code optDampening(mu)} with {@code
+         * optMomentum(mu)} makes the velocity an exponential average of the directions, the
+         * momentum of M-FAC's reference code.
+         *
+         * @param dampening \( \tau \) in [0, 1]; default 0
+         * @return this {@code Builder}
+         */
+        public Builder optDampening(float dampening) {
+            this.dampening = dampening;
+            return this;
+        }
+
+        /**
+         * Sets whether momentum takes Nesterov's form.
+         *
+         * @param nesterov whether to use Nesterov momentum; default false
+         * @return this {@code Builder}
+         */
+        public Builder optNesterov(boolean nesterov) {
+            this.nesterov = nesterov;
             return this;
         }
 
@@ -474,6 +471,10 @@ public final class MFac extends SecondOrderOptimizer {
             if (!(momentum >= 0 && momentum < 1)) {
                 throw new IllegalArgumentException(
                         "momentum must be in [0, 1), but was " + momentum);
+            }
+            if (!(dampening >= 0 && dampening <= 1)) {
+                throw new IllegalArgumentException(
+                        "dampening must be in [0, 1], but was " + dampening);
             }
             if (scope == null) {
                 throw new IllegalArgumentException("scope must not be null");

@@ -15,6 +15,7 @@ import java.util.Map;
  * @param restarts how often the curvature state was restarted because the set or the shapes of the
  *     parameters changed
  * @param lastProblem a description of the most recent problem, or the empty string
+ * @param hostReads the device-to-host reads the optimizer made, and on how many steps
  * @param curvature the optimizer's own curvature counters by name (for example failed inversions or
  *     roots, fallbacks taken, the last residual), empty when it has none
  */
@@ -25,7 +26,18 @@ public record OptimizerHealth(
         long rejectedStatisticsSteps,
         long restarts,
         String lastProblem,
+        HostReadCount hostReads,
         Map<String, Object> curvature) {
+
+    /**
+     * Device-to-host reads that the optimizer's steps made (see {@code HostReads}): how many, and
+     * on how many steps. Reads outside steps (by {@code health()} or a checkpoint) are not counted;
+     * checkpoints carry the counts, so a resumed run continues them.
+     *
+     * @param reads the number of reads
+     * @param stepsWithReads the number of steps that made at least one
+     */
+    public record HostReadCount(long reads, long stepsWithReads) {}
 
     /**
      * Copies the curvature counters.
@@ -36,6 +48,7 @@ public record OptimizerHealth(
      * @param rejectedStatisticsSteps skipped for non-finite statistics
      * @param restarts restarts of the curvature state
      * @param lastProblem the most recent problem
+     * @param hostReads the device-to-host reads
      * @param curvature the curvature counters
      */
     public OptimizerHealth {

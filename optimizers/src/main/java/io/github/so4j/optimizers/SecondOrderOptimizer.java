@@ -15,10 +15,15 @@ import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.ParameterTracker;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.util.Pair;
+import io.github.so4j.curvature.DeviceCounters;
+import io.github.so4j.curvature.Finite;
+import io.github.so4j.curvature.HostReads;
+import io.github.so4j.curvature.Workspace;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -34,70 +39,118 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The base of so4j's optimizers: DJL's per-parameter {@code update} protocol turned into whole
- * steps, with the guards that second-order methods need.
+ * steps, with one step guard for every subclass.
  *
  * <p>DJL calls {@link #update(String, NDArray, NDArray)} once per parameter and step, in an order
  * of its choosing. Second-order methods need more: M-FAC's global window needs every gradient at
  * once, K-FAC's trust region sums over all layers. So at the first update of a step, this class
- * gathers the gradient of every trainable parameter (the arrays that carry a gradient in the
- * manager that owns the first updated weight, which is the model's manager: the same arrays DJL's
- * {@code ParameterStore} updates) and hands them to {@link #computeStep} together. Each parameter
- * then moves by its own direction when DJL calls {@code update} for it:
+ * gathers the gradient of every trainable parameter and hands them to {@link #computeStep}
+ * together. Each parameter then moves by its own direction when DJL calls {@code update} for it:
  *
- * <p>\( w \leftarrow w - \eta_t \, u \), with \( \eta_t \) from the learning-rate tracker and \( u
- * \) the direction computed for \( w \).
+ * <p>\( w \leftarrow w - \eta_t \, u \), with \( \eta_t \) from the learning-rate tracker at the
+ * step's index among taken steps, and \( u \) the direction computed for \( w \).
  *
- * <p>Guards, for every subclass alike:
+ * <p><b>Finding the parameters.</b> DJL's {@code Optimizer} protocol hands an optimizer one
+ * parameter at a time and no list of them, and has no public API that lists a trainer's parameters
+ * to it. This class relies on three behaviours of DJL 0.36, each pinned by {@code
+ * DjlBehaviourTest}, which fails on an upgrade that changes them: (1) a block's parameters are
+ * created in the manager given to {@code Block.initialize} (the model's manager), so the arrays of
+ * that manager that carry a gradient ({@code BaseNDManager.getManagedArrays()}) are the trainable
+ * parameters; (2) {@code ParameterStore.updateAllParameters} passes those same arrays, not copies,
+ * when training on one device; (3) parameter ids are {@code uid-<time>-<counter>} with a
+ * process-wide counter, which orders parameters by creation, the same on every run of the same
+ * model code.
+ *
+ * <p><b>The step guard</b>, for every subclass alike ({@link Step}):
  *
  * <ul>
- *   <li>A NaN or infinite gradient skips the whole step: no weight and no optimizer state changes
- *       (one device reduction and one host synchronisation per step decide it).
- *   <li>A subclass may reject its statistics (returning {@code null} from {@link #computeStep});
- *       the step is skipped the same way. Subclasses keep their last good preconditioner when a
- *       refresh fails, and retry in float64 where that applies.
- *   <li>After {@code maxConsecutiveSkips} skipped steps in a row (default 100) the optimizer throws
- *       an {@link IllegalStateException} that says why: the run has diverged.
- *   <li>Problems are counted in {@link #health()} and logged once at WARN when they start, not
- *       every step.
- *   <li>Gradients are cleared after use, as DJL's own PyTorch optimizers do (the engine accumulates
- *       gradients across backward passes otherwise).
+ *   <li>The decision to take a step is made on the device: every gradient must be finite, and every
+ *       condition the subclass {@link Step#require requires} must hold. Every change of state (the
+ *       weights, the subclass's statistics, windows, factors, inverses, moments, and the count of
+ *       taken steps that drives schedules) is masked by it, so a rejected step leaves no trace, and
+ *       an ordinary step makes no device-to-host read.
+ *   <li>The counters (taken, skipped and why, the current streak of skips) live on the device and
+ *       are read lazily: by {@link #health()}, by checkpoints, on amortized steps that read anyway,
+ *       every step when the learning rate follows a schedule (DJL's trackers take the step count on
+ *       the host), and once every {@code maxConsecutiveSkips} steps otherwise, so that the last
+ *       rung of the failure ladder still holds: after {@code maxConsecutiveSkips} skipped steps in
+ *       a row the optimizer throws an {@link IllegalStateException} that says why.
+ *   <li>Every read goes through {@link HostReads}; {@link #health()} reports how many reads were
+ *       made and on how many steps.
+ *   <li>Problems are counted in {@link #health()} and logged at WARN when they are first seen.
+ *   <li>DJL's {@code rescaleGrad} and {@code clipGrad} apply to the gradients every subclass sees.
+ *       Gradients are cleared after use, as DJL's own PyTorch optimizers do.
+ *   <li>An exception inside a step leaves the optimizer ready for the next one: the failed step is
+ *       not counted and changes nothing.
  * </ul>
+ *
+ * <p><b>One optimizer, one model, one device.</b> An instance keeps the state of one model: a
+ * second model's parameters, or DJL's multi-device training (which calls {@code update} once per
+ * device copy of a parameter), make the first step throw with a message naming the fix. Parameters
+ * that appear later (unfrozen) start moving at the step after they appear; the subclass hears of
+ * every change of the parameter set through {@link #parametersChanged}.
  *
  * <p>Checkpoints: {@link #saveState} writes the optimizer's complete state, {@link #loadState}
  * restores it into a fresh optimizer built with the same settings, for the same model (see {@link
  * #saveState} for how it sits beside DJL's {@code Model.save}). Subclasses provide {@link
  * #writeState} and {@link #readState}.
- *
- * <p>Training must run on one device. Parameters that appear later (unfrozen) start moving at the
- * step after they appear; the subclass hears of every change of the parameter set through {@link
- * #parametersChanged}.
  */
 public abstract class SecondOrderOptimizer extends Optimizer {
 
     private static final Logger logger = LoggerFactory.getLogger(SecondOrderOptimizer.class);
     private static final Pattern DJL_UID = Pattern.compile("uid-\\d+-(\\d+)");
+
+    /** DJL's class for {@code Tracker.fixed}, which is not public: its values ignore the count. */
+    private static final String DJL_FIXED_TRACKER = "ai.djl.training.tracker.FixedTracker";
+
     private static final String STEPS = "so4j/steps";
+    private static final String TAKEN = "so4j/takenSteps";
     private static final String SKIPPED = "so4j/skippedSteps";
     private static final String NON_FINITE = "so4j/nonFiniteGradientSteps";
     private static final String REJECTED = "so4j/rejectedStatisticsSteps";
+    private static final String STREAK = "so4j/consecutiveSkips";
+    private static final String CAUSE = "so4j/lastSkipCause";
     private static final String RESTARTS = "so4j/restarts";
+    private static final String HOST_READS = "so4j/hostReads";
+    private static final String STEPS_WITH_READS = "so4j/stepsWithReads";
+    private static final String NON_FINITE_PROBLEM =
+            "a gradient has NaN or infinite entries; step skipped";
+    private static final String REJECTED_PROBLEM =
+            "curvature statistics were not finite; step skipped";
+
+    /** Indices into the device counters. */
+    private static final int C_TAKEN = 0;
+
+    private static final int C_SKIPPED = 1;
+    private static final int C_NON_FINITE = 2;
+    private static final int C_REJECTED = 3;
+    private static final int C_STREAK = 4;
+    private static final int C_CAUSE = 5;
+    private static final int COUNTERS = 6;
 
     private final ParameterTracker learningRateTracker;
+    private final boolean fixedLearningRate;
     private final Map<String, String> idByUid = new HashMap<>();
+    private final Map<String, String> uidByIdThisStep = new HashMap<>();
+    private final Map<String, String> modelNames = new HashMap<>();
     private final Set<String> updatedThisStep = new HashSet<>();
     private final Map<String, NDArray> pending = new HashMap<>();
     private List<NDArray> parameters = List.of();
+    private NDManager model;
     private NDManager stepManager;
+    private DeviceCounters counters;
     private boolean rediscover = true;
-    private boolean inProblem;
-    private boolean stepSkipped;
 
+    /** Host-side counts: steps begun, and what the device counters said at the last read. */
     private long steps;
-    private long skippedSteps;
-    private long nonFiniteGradientSteps;
-    private long rejectedStatisticsSteps;
+
     private long restarts;
-    private long consecutiveSkips;
+    private final long[] known = new long[COUNTERS];
+    private long stepsAtRead;
+    private long learningRateIndex;
+
+    private long hostReads;
+    private long stepsWithReads;
     private final long maxConsecutiveSkips;
     private String lastProblem = "";
 
@@ -105,11 +158,33 @@ public abstract class SecondOrderOptimizer extends Optimizer {
      * Initializes the shared settings.
      *
      * @param builder the builder
+     * @throws IllegalArgumentException if the learning-rate tracker's first value is negative or
+     *     not finite
      */
     protected SecondOrderOptimizer(BaseBuilder<?> builder) {
         super(builder);
         this.learningRateTracker = builder.learningRateTracker;
+        this.fixedLearningRate =
+                builder.fixedLearningRate
+                        || learningRateTracker.getClass().getName().equals(DJL_FIXED_TRACKER);
         this.maxConsecutiveSkips = builder.maxConsecutiveSkips;
+        checkTracker("learningRateTracker", learningRateTracker);
+    }
+
+    /**
+     * Checks a tracker's first value, for builders: trackers fail at {@code build()}, not at the
+     * first step.
+     *
+     * @param name the setting's name, for the message
+     * @param tracker the tracker
+     * @throws IllegalArgumentException if its value at update 0 is negative or not finite
+     */
+    protected static void checkTracker(String name, ParameterTracker tracker) {
+        float first = tracker.getNewValue("", 0);
+        if (!(first >= 0) || Float.isInfinite(first)) {
+            throw new IllegalArgumentException(
+                    name + " must give finite, non-negative values, but its first is " + first);
+        }
     }
 
     /**
@@ -126,30 +201,22 @@ public abstract class SecondOrderOptimizer extends Optimizer {
     /**
      * Computes the step's direction for every parameter.
      *
-     * <p>Called once per step, with finite gradients. Implementations must combine quantities
-     * across parameters in a way that does not depend on their order in the list (the order is not
-     * stable across runs before DJL has updated every parameter once), e.g. with sorted sums.
+     * <p>Called once per step. State changes only through {@code step}: conditions for taking the
+     * step with {@link Step#require}, candidate state with {@link Step#onCommit} (or a {@link
+     * TransformState}); amortized host work only after {@link Step#accepted()}. Implementations
+     * must combine quantities across parameters in a way that does not depend on their order in the
+     * list (the order is not stable across runs before DJL has updated every parameter once), e.g.
+     * with sorted sums.
      *
      * @param parameters every trainable parameter with its gradient
      * @param owner the manager that must own the returned directions
+     * @param step the step's guard, index and pending state changes
      * @return the direction \( u \) of each parameter by {@link ParameterGradient#key()} (the
-     *     weight moves by \( -\eta u \)), or {@code null} to reject the step's statistics and skip
-     *     it; in that case no state may have changed
+     *     weight moves by \( -\eta u \)), or {@code null} when the step was rejected on the host
+     *     ({@link Step#accepted()} returned {@code false}); no state may then have changed
      */
     protected abstract Map<String, NDArray> computeStep(
-            List<ParameterGradient> parameters, NDManager owner);
-
-    /**
-     * Whether {@link #update} checks the gradients for NaN and infinities before {@link
-     * #computeStep} (one extra reduction per parameter and a host synchronisation per step). A
-     * subclass whose statistics turn any non-finite gradient into a rejection may return {@code
-     * false}; the gradients are then checked only when it rejects, to report the cause.
-     *
-     * @return {@code true} unless overridden
-     */
-    protected boolean checksGradientsFirst() {
-        return true;
-    }
+            List<ParameterGradient> parameters, NDManager owner, Step step);
 
     /**
      * Hears that the set of parameters, or one of their shapes, changed; the next {@link
@@ -164,6 +231,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
     @Override
     public final void update(String parameterId, NDArray weight, NDArray grad) {
         String uid = weight.getUid();
+        checkOneModel(parameterId, weight);
         idByUid.put(uid, parameterId);
         if (stepManager == null
                 || updatedThisStep.contains(uid)
@@ -171,22 +239,53 @@ public abstract class SecondOrderOptimizer extends Optimizer {
             beginStep(weight);
         }
         updatedThisStep.add(uid);
-        int count = (int) Math.min(steps, Integer.MAX_VALUE);
+        uidByIdThisStep.put(parameterId, uid);
         try (NDArray direction = pending.remove(uid)) {
             if (direction != null) {
-                float learningRate = learningRateTracker.getNewValue(parameterId, count);
-                applyDirection(weight, direction, learningRate);
+                float learningRate =
+                        learningRateTracker.getNewValue(
+                                parameterId, (int) Math.min(learningRateIndex, Integer.MAX_VALUE));
+                weight.subi(direction.muli(learningRate));
             } else if (!contains(parameters, weight)) {
                 rediscover = true;
-                problem(
-                        "parameter "
-                                + parameterId
-                                + " was not trainable when the step began; it moves from the"
-                                + " next step on",
-                        false);
+                logger.warn(
+                        "{} (step {}): parameter {} was not trainable when the step began; it moves"
+                                + " from the next step on",
+                        getClass().getSimpleName(),
+                        steps,
+                        nameOf(uid));
             }
         } finally {
-            clearGradient(weight, stepSkipped);
+            clearGradient(weight);
+        }
+    }
+
+    /**
+     * Fails at once when DJL hands this optimizer the parameters of a second model, or a second
+     * device's copy of a parameter in the same step.
+     */
+    private void checkOneModel(String parameterId, NDArray weight) {
+        if (model != null && weight.getManager() != model && !contains(parameters, weight)) {
+            throw new IllegalStateException(
+                    getClass().getSimpleName()
+                            + " already trains another model's parameters, and parameter "
+                            + parameterId
+                            + " "
+                            + weight.getShape()
+                            + " belongs to a different model: an so4j optimizer keeps the state"
+                            + " of one model, so build one optimizer per trainer");
+        }
+        String uid = uidByIdThisStep.get(parameterId);
+        if (uid != null
+                && !uid.equals(weight.getUid())
+                && !updatedThisStep.contains(weight.getUid())) {
+            throw new IllegalStateException(
+                    getClass().getSimpleName()
+                            + " trains on one device, but DJL updated parameter "
+                            + nameOf(uid)
+                            + " twice in one step, once per device copy (optDevices with more than"
+                            + " one device): train on one device, or use one of DJL's own"
+                            + " optimizers for multi-device training");
         }
     }
 
@@ -194,7 +293,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
      * Whether a backward pass has run since the parameters of the current step were updated (their
      * gradients, cleared after the update, are not all zero again). It tells a parameter that just
      * became trainable and comes first in DJL's next pass from one that comes last in this pass;
-     * checked only in that rare case, with one host synchronisation.
+     * checked only in that rare case, with one counted host read.
      */
     private boolean newBackward() {
         NDList norms = new NDList();
@@ -210,25 +309,214 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                 return false;
             }
             NDArray total = norms.size() == 1 ? norms.head() : NDArrays.stack(norms).sum();
-            return total.getDouble() != 0;
+            long before = HostReads.count();
+            boolean fresh = HostReads.toDouble(total) != 0;
+            hostReads += HostReads.count() - before;
+            return fresh;
         }
-    }
-
-    /**
-     * Moves a weight along its direction: \( w \leftarrow w - \eta u \). Subclasses may override it
-     * to add decoupled weight decay.
-     *
-     * @param weight the weight. Modified.
-     * @param direction \( u \), owned by this step. May be modified.
-     * @param learningRate \( \eta \)
-     */
-    protected void applyDirection(NDArray weight, NDArray direction, float learningRate) {
-        weight.subi(direction.muli(learningRate));
     }
 
     private void beginStep(NDArray first) {
         closeStep();
+        long readsBefore = HostReads.count();
+        boolean done = false;
         steps++;
+        try {
+            discoverIfChanged(first);
+            stepManager = first.getManager().newSubManager(first.getDevice());
+            if (counters == null || !counters.isOpen()) {
+                counters = new DeviceCounters(model, known);
+            }
+            Map<String, NDArray> directions;
+            try (NDManager scope = stepManager.newSubManager()) {
+                if (!fixedLearningRate) {
+                    resolve(steps - 1);
+                }
+                learningRateIndex = known[C_TAKEN] + 1 + (steps - 1 - stepsAtRead);
+                List<ParameterGradient> gradients = new ArrayList<>(parameters.size());
+                List<NDArray> probes = new ArrayList<>(parameters.size());
+                for (NDArray weight : parameters) {
+                    NDArray gradient = weight.getGradient();
+                    gradient.attach(scope);
+                    NDArray prepared = prepare(gradient);
+                    probes.add(Finite.probe(prepared));
+                    gradients.add(
+                            new ParameterGradient(
+                                    weight.getUid(),
+                                    idByUid.get(weight.getUid()),
+                                    weight,
+                                    prepared));
+                }
+                NDArray gradientsFinite = Finite.flag(probes);
+                NDArray takenBefore = counters.array().get(C_TAKEN);
+                takenBefore.attach(scope);
+                Step step =
+                        new Step(
+                                scope,
+                                gradientsFinite,
+                                takenBefore,
+                                known[C_TAKEN] + 1,
+                                learningRateIndex,
+                                new Resolver(scope, gradientsFinite));
+                directions = computeStep(gradients, stepManager, step);
+                NDArray accepted;
+                if (directions == null) {
+                    if (!Boolean.FALSE.equals(step.hostDecision())) {
+                        throw new IllegalStateException(
+                                getClass().getSimpleName()
+                                        + ".computeStep returned null for a step that was not"
+                                        + " rejected on the host");
+                    }
+                    accepted = scope.create(false);
+                    directions = Map.of();
+                } else {
+                    accepted =
+                            step.hostDecision() != null
+                                    ? scope.create(step.hostDecision().booleanValue())
+                                    : step.acceptance();
+                }
+                for (Step.Commit commit : step.commits()) {
+                    commit.commit(accepted);
+                }
+                count(accepted, gradientsFinite);
+                boolean surelyTaken = Boolean.TRUE.equals(step.hostDecision());
+                for (Map.Entry<String, NDArray> entry : directions.entrySet()) {
+                    NDArray u = entry.getValue();
+                    NDArray masked = surelyTaken ? u : Step.select(accepted, u, u.zerosLike());
+                    masked.attach(stepManager);
+                    pending.put(entry.getKey(), masked);
+                }
+            }
+            if (known[C_STREAK] + (steps - stepsAtRead) >= maxConsecutiveSkips) {
+                resolve(steps);
+                if (known[C_STREAK] >= maxConsecutiveSkips) {
+                    done = true;
+                    closeStep();
+                    throw new IllegalStateException(
+                            getClass().getSimpleName()
+                                    + " skipped "
+                                    + known[C_STREAK]
+                                    + " consecutive steps (maxConsecutiveSkips), the last because "
+                                    + lastProblem
+                                    + "; training has diverged or its input is broken");
+                }
+            }
+            done = true;
+        } finally {
+            long reads = HostReads.count() - readsBefore;
+            hostReads += reads;
+            if (reads > 0) {
+                stepsWithReads++;
+            }
+            if (!done) {
+                // a failed step changes nothing and is not counted, and its gradients are
+                // dropped (the engine would add the next batch's to them); the next update begins
+                // afresh
+                closeStep();
+                for (NDArray weight : parameters) {
+                    clearGradient(weight);
+                }
+                steps--;
+                stepsAtRead = Math.min(stepsAtRead, steps);
+            }
+        }
+    }
+
+    /** Adds the step's outcome to the device counters. */
+    private void count(NDArray accepted, NDArray gradientsFinite) {
+        NDArray old = counters.array();
+        NDArray next;
+        try (Workspace ws = new Workspace(stepManager, old)) {
+            NDArray a = accepted.toType(DataType.INT64, true);
+            NDArray f = gradientsFinite.toType(DataType.INT64, true);
+            NDArray r = a.neg().add(1);
+            next =
+                    NDArrays.stack(
+                            new NDList(
+                                    old.get(C_TAKEN).add(a),
+                                    old.get(C_SKIPPED).add(r),
+                                    old.get(C_NON_FINITE).add(r.mul(f.neg().add(1))),
+                                    old.get(C_REJECTED).add(r.mul(f)),
+                                    old.get(C_STREAK).add(1).mul(r),
+                                    old.get(C_CAUSE).mul(a).add(r.mul(f.add(1)))));
+            ws.keep(next, stepManager);
+        }
+        counters.replace(next);
+    }
+
+    /**
+     * Reads the device counters (one counted read) and reports new problems.
+     *
+     * @param at the number of steps begun whose outcome the counters hold
+     */
+    private void resolve(long at) {
+        if (counters != null) {
+            learn(counters.read(), counters.isOpen() ? at : steps);
+        }
+    }
+
+    private void learn(long[] values, long at) {
+        long newSkips = values[C_SKIPPED] - known[C_SKIPPED];
+        System.arraycopy(values, 0, known, 0, COUNTERS);
+        stepsAtRead = at;
+        if (newSkips > 0) {
+            lastProblem = values[C_CAUSE] == 1 ? NON_FINITE_PROBLEM : REJECTED_PROBLEM;
+            logger.warn(
+                    "{} (by step {}): {} more step(s) skipped, {} so far; the last because {}",
+                    getClass().getSimpleName(),
+                    at,
+                    newSkips,
+                    values[C_SKIPPED],
+                    lastProblem);
+        }
+    }
+
+    /** The base class's side of {@link Step}: reads on demand. */
+    private final class Resolver implements Step.Resolver {
+
+        private final NDManager scope;
+        private final NDArray gradientsFinite;
+
+        Resolver(NDManager scope, NDArray gradientsFinite) {
+            this.scope = scope;
+            this.gradientsFinite = gradientsFinite;
+        }
+
+        @Override
+        public long takenBefore() {
+            learn(counters.read(), steps - 1);
+            return known[C_TAKEN];
+        }
+
+        @Override
+        public boolean decide(NDArray accepted) {
+            NDArray copy = counters.array().duplicate();
+            copy.attach(scope);
+            NDArray all =
+                    copy.concat(
+                            NDArrays.stack(
+                                    new NDList(
+                                            accepted.toType(DataType.INT64, false),
+                                            gradientsFinite.toType(DataType.INT64, false))));
+            long[] values = HostReads.toLongs(all);
+            // the counters before this step, then this step's outcome, which count() adds on the
+            // device too: the host now knows every step up to this one
+            long a = values[COUNTERS];
+            long f = values[COUNTERS + 1];
+            long r = 1 - a;
+            long[] after = Arrays.copyOf(values, COUNTERS);
+            after[C_TAKEN] += a;
+            after[C_SKIPPED] += r;
+            after[C_NON_FINITE] += r * (1 - f);
+            after[C_REJECTED] += r * f;
+            after[C_STREAK] = r * (after[C_STREAK] + 1);
+            after[C_CAUSE] = a == 1 ? after[C_CAUSE] : 1 + f;
+            learn(after, steps);
+            return values[COUNTERS] == 1;
+        }
+    }
+
+    private void discoverIfChanged(NDArray first) {
         List<NDArray> current = parameters;
         if (rediscover
                 || !contains(current, first)
@@ -238,61 +526,13 @@ public abstract class SecondOrderOptimizer extends Optimizer {
             if (!Set.copyOf(keys).equals(uids(current))) {
                 if (parametersChanged(keys) && !current.isEmpty()) {
                     restarts++;
-                    problem("the trainable parameters changed; curvature state restarted", false);
+                    lastProblem = "the trainable parameters changed; curvature state restarted";
+                    logger.warn("{} (step {}): {}", getClass().getSimpleName(), steps, lastProblem);
                 }
             }
             parameters = found;
+            model = first.getManager();
             rediscover = false;
-        }
-        stepManager = first.getManager().newSubManager(first.getDevice());
-        Map<String, NDArray> directions;
-        try (NDManager scope = stepManager.newSubManager()) {
-            List<ParameterGradient> gradients = new ArrayList<>(parameters.size());
-            for (NDArray weight : parameters) {
-                NDArray gradient = weight.getGradient();
-                gradient.attach(scope);
-                gradients.add(
-                        new ParameterGradient(
-                                weight.getUid(),
-                                idByUid.get(weight.getUid()),
-                                weight,
-                                prepare(gradient)));
-            }
-            if (checksGradientsFirst() && !allFinite(gradients)) {
-                skip(true);
-                return;
-            }
-            directions = computeStep(gradients, stepManager);
-            if (directions == null) {
-                skip(!checksGradientsFirst() && !allFinite(gradients));
-                return;
-            }
-        }
-        pending.putAll(directions);
-        consecutiveSkips = 0;
-        stepSkipped = false;
-        inProblem = false;
-    }
-
-    private void skip(boolean nonFiniteGradient) {
-        stepSkipped = true;
-        skippedSteps++;
-        consecutiveSkips++;
-        if (nonFiniteGradient) {
-            nonFiniteGradientSteps++;
-            problem("a gradient has NaN or infinite entries; step skipped", true);
-        } else {
-            rejectedStatisticsSteps++;
-            problem("curvature statistics were not finite; step skipped", true);
-        }
-        if (consecutiveSkips >= maxConsecutiveSkips) {
-            throw new IllegalStateException(
-                    getClass().getSimpleName()
-                            + " skipped "
-                            + consecutiveSkips
-                            + " consecutive steps (maxConsecutiveSkips), the last because "
-                            + lastProblem
-                            + "; training has diverged or its input is broken");
         }
     }
 
@@ -305,18 +545,6 @@ public abstract class SecondOrderOptimizer extends Optimizer {
             g = g.clip(-clipGrad, clipGrad);
         }
         return g;
-    }
-
-    /**
-     * One reduction per gradient and one host synchronisation: 0 * x is NaN iff x is not finite.
-     */
-    private static boolean allFinite(List<ParameterGradient> gradients) {
-        NDList probes = new NDList(gradients.size());
-        for (ParameterGradient p : gradients) {
-            probes.add(p.gradient().mul(0).sum());
-        }
-        NDArray total = probes.size() == 1 ? probes.head() : NDArrays.stack(probes).sum();
-        return !Float.isNaN(total.toType(DataType.FLOAT32, false).getFloat());
     }
 
     private List<NDArray> discover(NDArray first) {
@@ -379,41 +607,70 @@ public abstract class SecondOrderOptimizer extends Optimizer {
     }
 
     /**
-     * Zeros the gradient in place. A finite gradient is cleared by subtracting it from itself;
-     * after a skipped step, which may have seen NaN, it is filled with zeros (in a scope: DJL's
-     * fill allocates).
+     * Zeros the gradient in place, NaN included (a rejected step may have seen NaN, and the host
+     * does not know which steps were rejected), in a scope: DJL's fill allocates.
      */
-    private static void clearGradient(NDArray weight, boolean mayBeNonFinite) {
+    private static void clearGradient(NDArray weight) {
         if (!weight.hasGradient()) {
             return;
         }
-        try (NDArray gradient = weight.getGradient()) {
-            if (mayBeNonFinite) {
-                try (NDManager scope = weight.getManager().newSubManager()) {
-                    scope.tempAttachAll(gradient);
-                    gradient.set(new NDIndex("..."), 0);
-                }
-            } else {
-                gradient.subi(gradient);
-            }
+        try (NDArray gradient = weight.getGradient();
+                NDManager scope = weight.getManager().newSubManager()) {
+            scope.tempAttachAll(gradient);
+            gradient.set(new NDIndex("..."), 0);
         }
     }
 
     private void closeStep() {
         pending.clear();
         updatedThisStep.clear();
+        uidByIdThisStep.clear();
         if (stepManager != null) {
             stepManager.close();
             stepManager = null;
         }
     }
 
-    private void problem(String description, boolean streak) {
-        lastProblem = description;
-        if (!streak || !inProblem) {
-            logger.warn("{} (step {}): {}", getClass().getSimpleName(), steps, description);
+    /**
+     * Names the parameters in warnings and {@link #health()} as {@code model.getParameters()} names
+     * them (such as {@code 01Conv2d_weight}). Without it, a parameter is named by DJL's name for
+     * it, its shape and its id.
+     *
+     * @param block the block being trained
+     * @return this optimizer
+     */
+    public SecondOrderOptimizer nameParameters(Block block) {
+        for (Pair<String, Parameter> p : block.getParameters()) {
+            if (p.getValue().isInitialized()) {
+                modelNames.put(p.getValue().getArray().getUid(), p.getKey());
+            }
         }
-        inProblem = streak;
+        return this;
+    }
+
+    /**
+     * Returns the name of a parameter for messages: the model's name for it if known (see {@link
+     * #nameParameters}), else DJL's name, shape and id.
+     *
+     * @param key the parameter's key
+     * @return a name
+     */
+    protected String nameOf(String key) {
+        String name = modelNames.get(key);
+        if (name != null) {
+            return name;
+        }
+        for (NDArray weight : parameters) {
+            if (weight.getUid().equals(key)) {
+                String id = idByUid.get(key);
+                return (weight.getName() == null ? "parameter" : weight.getName())
+                        + " "
+                        + weight.getShape()
+                        + (id == null ? "" : " (" + id + ")");
+            }
+        }
+        String id = idByUid.get(key);
+        return id != null ? id : key;
     }
 
     /**
@@ -442,6 +699,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                             + steps);
         }
         Map<String, Parameter> trained = trainedParameters(model);
+        nameParameters(model);
         Map<String, String> nameByKey = new HashMap<>();
         Map<String, String> keyByName = new HashMap<>();
         Map<String, Shape> shapeByKey = new HashMap<>();
@@ -467,11 +725,17 @@ public abstract class SecondOrderOptimizer extends Optimizer {
         OptimizerState state =
                 new OptimizerState(
                         nameByKey, keyByName, shapeByKey, managerOf(trained, "saveState"));
+        resolve(steps);
         state.putLong(STEPS, steps)
-                .putLong(SKIPPED, skippedSteps)
-                .putLong(NON_FINITE, nonFiniteGradientSteps)
-                .putLong(REJECTED, rejectedStatisticsSteps)
-                .putLong(RESTARTS, restarts);
+                .putLong(TAKEN, known[C_TAKEN])
+                .putLong(SKIPPED, known[C_SKIPPED])
+                .putLong(NON_FINITE, known[C_NON_FINITE])
+                .putLong(REJECTED, known[C_REJECTED])
+                .putLong(STREAK, known[C_STREAK])
+                .putLong(CAUSE, known[C_CAUSE])
+                .putLong(RESTARTS, restarts)
+                .putLong(HOST_READS, hostReads)
+                .putLong(STEPS_WITH_READS, stepsWithReads);
         writeState(state);
         CheckpointFormat.write(out, getClass().getName(), table, state);
     }
@@ -514,28 +778,36 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                                 + getClass().getName());
             }
             checkSameModel(contents.parameters(), trained);
-            long[] counters = {
-                state.getLong(STEPS),
-                state.getLong(SKIPPED),
+            long savedSteps = state.getLong(STEPS);
+            long skipped = state.getLong(SKIPPED);
+            long[] values = {
+                state.contains(TAKEN) ? state.getLong(TAKEN) : savedSteps - skipped,
+                skipped,
                 state.getLong(NON_FINITE),
                 state.getLong(REJECTED),
-                state.getLong(RESTARTS)
+                state.contains(STREAK) ? state.getLong(STREAK) : 0,
+                state.contains(CAUSE) ? state.getLong(CAUSE) : 0
             };
+            long savedRestarts = state.getLong(RESTARTS);
+            long savedReads = state.contains(HOST_READS) ? state.getLong(HOST_READS) : 0;
+            long savedStepsWithReads =
+                    state.contains(STEPS_WITH_READS) ? state.getLong(STEPS_WITH_READS) : 0;
             readState(state);
             closeStep();
-            steps = counters[0];
-            skippedSteps = counters[1];
-            nonFiniteGradientSteps = counters[2];
-            rejectedStatisticsSteps = counters[3];
-            restarts = counters[4];
-            parameters =
-                    trained.isEmpty()
-                            ? List.of()
-                            : discover(trained.values().iterator().next().getArray());
+            steps = savedSteps;
+            restarts = savedRestarts;
+            hostReads = savedReads;
+            stepsWithReads = savedStepsWithReads;
+            System.arraycopy(values, 0, known, 0, COUNTERS);
+            stepsAtRead = steps;
+            if (counters != null) {
+                counters.close();
+            }
+            counters = new DeviceCounters(parameterManager, values);
+            NDArray first = trained.values().iterator().next().getArray();
+            parameters = discover(first);
+            this.model = first.getManager();
             rediscover = false;
-            inProblem = false;
-            stepSkipped = false;
-            consecutiveSkips = 0;
         }
     }
 
@@ -629,18 +901,21 @@ public abstract class SecondOrderOptimizer extends Optimizer {
     }
 
     /**
-     * Returns what the optimizer has done so far.
+     * Returns what the optimizer has done so far. Reads the step counters from the device (one
+     * read, which the report's host-read count leaves out: it counts the reads of steps).
      *
      * @return a snapshot of its counters
      */
     public OptimizerHealth health() {
+        resolve(steps);
         return new OptimizerHealth(
                 steps,
-                skippedSteps,
-                nonFiniteGradientSteps,
-                rejectedStatisticsSteps,
+                known[C_SKIPPED],
+                known[C_NON_FINITE],
+                known[C_REJECTED],
                 restarts,
                 lastProblem,
+                new OptimizerHealth.HostReadCount(hostReads, stepsWithReads),
                 curvatureHealth());
     }
 
@@ -681,6 +956,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
     public abstract static class BaseBuilder<T extends BaseBuilder<T>> extends OptimizerBuilder<T> {
 
         private ParameterTracker learningRateTracker;
+        private boolean fixedLearningRate = true;
         private int maxConsecutiveSkips = 100;
 
         /**
@@ -694,7 +970,10 @@ public abstract class SecondOrderOptimizer extends Optimizer {
         }
 
         /**
-         * Sets the learning-rate tracker (a schedule).
+         * Sets the learning-rate tracker (a schedule). A schedule takes the count of taken steps on
+         * the host, so the optimizer then reads its step counter from the device once a step
+         * (counted in {@code health().hostReads()}); a fixed rate ({@link #optLearningRate}, or
+         * DJL's {@code Tracker.fixed}) reads nothing.
          *
          * @param learningRateTracker the tracker
          * @return this {@code Builder}
@@ -702,6 +981,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
         public T optLearningRateTracker(ParameterTracker learningRateTracker) {
             this.learningRateTracker =
                     Objects.requireNonNull(learningRateTracker, "learningRateTracker");
+            this.fixedLearningRate = false;
             return self();
         }
 
@@ -732,7 +1012,9 @@ public abstract class SecondOrderOptimizer extends Optimizer {
          */
         public T optLearningRate(float learningRate) {
             checkLearningRate(learningRate);
-            return optLearningRateTracker(Tracker.fixed(learningRate));
+            optLearningRateTracker(Tracker.fixed(learningRate));
+            this.fixedLearningRate = true;
+            return self();
         }
 
         private static void checkLearningRate(float learningRate) {

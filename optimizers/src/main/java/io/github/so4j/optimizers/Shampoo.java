@@ -1,23 +1,26 @@
 package io.github.so4j.optimizers;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
-import io.github.so4j.curvature.Workspace;
+import io.github.so4j.curvature.Finite;
 import io.github.so4j.curvature.shampoo.BlockLayout;
 import io.github.so4j.curvature.shampoo.RootHealth;
 import io.github.so4j.curvature.shampoo.ShampooConfig;
 import io.github.so4j.curvature.shampoo.ShampooPreconditioner;
+import io.github.so4j.curvature.shampoo.ShampooPreconditioner.Roots;
+import io.github.so4j.curvature.shampoo.ShampooPreconditioner.Statistics;
+import io.github.so4j.optimizers.transform.Chain;
+import io.github.so4j.optimizers.transform.FirstMoment;
+import io.github.so4j.optimizers.transform.Momentum;
+import io.github.so4j.optimizers.transform.Transform;
+import io.github.so4j.optimizers.transform.WeightDecay;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.StringJoiner;
 import java.util.TreeMap;
+import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -25,12 +28,12 @@ import org.slf4j.LoggerFactory;
  * The Shampoo optimizer: each matrix-shaped gradient preconditioned on both sides by inverse roots
  * of its Kronecker statistics, with the step norm grafted from a first-order method.
  *
- * <p>Every step t, for each parameter with gradient g (see {@link ShampooPreconditioner} for the
- * blocks and {@link Grafting} for the grafted step \( P_{graft} \)):
+ * <p>Every taken step t, for each parameter with gradient g (see {@link ShampooPreconditioner} for
+ * the blocks and {@link Grafting} for the grafted step \( P_{graft} \)):
  *
  * <p>\( L \leftarrow \beta_2 L + w G G^\top \), \( R \leftarrow \beta_2 R + w G^\top G \) per block
- * (every {@code statisticsFrequency} steps; roots recomputed every {@code preconditionFrequency}
- * steps)<br>
+ * (when \( (t - 1) \bmod \) {@code statisticsFrequency} \( = 0 \); roots recomputed at t = {@code
+ * startPreconditioningStep} and at later multiples of {@code preconditionFrequency})<br>
  * \( m \leftarrow \beta_1 m + (1 - \beta_1) g \), \( \hat m = m / (1 - \beta_1^t) \)<br>
  * \( P_{sh} = \hat L^{-1/4} \hat m \hat R^{-1/4} \) per block, \( P =
  * \frac{\|P_{graft}\|}{\|P_{sh}\| + 10^{-16}} P_{sh} \) per block (\( P = P_{graft} \) before
@@ -42,14 +45,26 @@ import org.slf4j.LoggerFactory;
  *
  * <p>This is the order of Meta's distributed Shampoo ({@code _compute_search_directions}): the
  * statistics see the raw gradient, Shampoo and grafting precondition the filtered one, weight decay
- * and momentum act on the grafted direction. A step whose new statistics are not finite (a NaN or
- * infinite gradient, or products that overflow) is skipped before any state changes and counted in
- * {@link #health()}; root failures are handled by the preconditioner's failure ladder and counted
- * in {@link #rootHealth()}.
+ * and momentum act on the grafted direction. The moments are the shared transforms ({@link
+ * FirstMoment}, {@link io.github.so4j.optimizers.transform.SecondMoment}, {@link WeightDecay},
+ * {@link Momentum}), bias-corrected on the device from the step's index.
  *
- * <p>Checkpoints ({@link #saveState}, {@link #loadState}) hold the complete state: the step count,
- * per parameter the filtered gradient, the grafted second moment and the velocity (those the
- * settings use), every block's L, R and current roots, and the root computations' counters.
+ * <p><b>Rejected steps and host reads.</b> Every change of state waits for the step's decision,
+ * made on the device: a step whose gradients or new statistics are not finite (NaN, infinities, or
+ * products that overflow) leaves L, R, the roots, the moments and the weights bit-identical, and is
+ * counted in {@link #health()}. The statistics schedule is decided on the device too (with {@code
+ * statisticsFrequency} above 1 the products are computed every step and kept on the scheduled
+ * ones), so an ordinary step reads nothing from the device. A root refresh reads: the step's index
+ * when rejected steps the host has not heard of could move the schedule, its decision (the roots
+ * must not be computed for a rejected step), and whatever the root computations read ({@link
+ * io.github.so4j.curvature.HostReads}: one read per host eigendecomposition, one per coupled Newton
+ * step plus one). Root failures climb the preconditioner's failure ladder and are counted in {@link
+ * #rootHealth()}.
+ *
+ * <p>Checkpoints ({@link #saveState}, {@link #loadState}) hold the complete state by name: per
+ * parameter the filtered gradient, the grafted second moment and the velocity (those the settings
+ * use), every block's L, R, update count, current roots and root counters, and whether Shampoo's
+ * step has started.
  *
  * <p>Defaults: Meta's distributed Shampoo ({@code facebookresearch/optimizers}, commit f606606,
  * version 1.0.0): the constructor of {@code distributed_shampoo.py} for max_preconditioner_dim
@@ -59,10 +74,10 @@ import org.slf4j.LoggerFactory;
  * AdamW) for the learning rate 0.001 and Adam grafting with \( \beta_g = 0.999 \), \( \epsilon_g =
  * 10^{-8} \). Departures, measured on the Fashion-MNIST MLP (see {@code docs/shampoo.md}): the
  * statistics are running sums (\( \beta_2 = 1 \), Meta's constructor default; the README's 0.999
- * did no better); the ridge is relative, \( 10^{-4} \lambda_{\max} \) (the issue asks for a
- * relative ridge, which Meta's absolute 1e-12 is not; scalable Shampoo uses 1e-6, but 1e-4
- * converged as well, needs about 14 Newton steps instead of 20, and stays clear of the float32
- * rounding of long sums, which perturbs eigenvalues by about \( 10^{-6} \lambda_{\max} \)); and
+ * did no better); the ridge is relative, \( 10^{-4} \lambda_{\max} \) (it follows the scale of the
+ * statistics, which Meta's absolute 1e-12 does not; scalable Shampoo's relative 1e-6 converged no
+ * better, needs about 20 Newton steps instead of 14, and comes closer to the float32 rounding of
+ * long sums, which perturbs eigenvalues by about \( 10^{-6} \lambda_{\max} \)); and
  * preconditionFrequency is 50 (Meta's constructor: 1, its README: 100): of 20, 50 and 100, the
  * largest that met the MLP's one-epoch target at both block sizes tried. maxPreconditionerDim stays
  * Meta's 1024, which is slow on the MLP's 784-wide layer; docs/shampoo.md recommends 128 there.
@@ -83,18 +98,20 @@ public final class Shampoo extends SecondOrderOptimizer {
     /** Added to Shampoo's block norm before grafting divides by it (Meta's value). */
     private static final double NORM_FLOOR = 1e-16;
 
-    private static final String TAKEN = "shampoo/taken";
-    private static final String PARAMETERS = "shampoo/parameters";
-    private static final String PARAMETER = "shampoo/parameter/";
-    private static final String[] MOMENTS = {"firstMoment", "secondMoment", "velocity"};
-    private static final String[] FACTORS = {"left", "right", "leftRoots", "rightRoots"};
-    private static final String[] COUNTERS = {
-        "statisticsUpdates",
-        "computations",
+    /** The stages of the update, in order, by the names of their checkpoint entries. */
+    private static final String FILTER = "filter";
+
+    private static final String GRAFTING = "grafting";
+    private static final String UPDATE = "update";
+    private static final String PREFIX = "shampoo/";
+    private static final String BLOCKS = "shampoo/blocks";
+    private static final String PRECONDITIONING = "shampoo/preconditioning";
+    private static final String[] ROOT_COUNTERS = {
+        "rootComputations",
         "float64Retries",
         "hostFallbacks",
         "failedRoots",
-        "consecutiveFailures"
+        "consecutiveRootFailures"
     };
 
     private final ShampooConfig config;
@@ -107,65 +124,17 @@ public final class Shampoo extends SecondOrderOptimizer {
     private final int statisticsFrequency;
     private final float momentum;
     private final boolean nesterov;
-    private final boolean biasCorrection;
 
-    private final Map<String, State> states = new HashMap<>();
-    private NDManager stateManager;
-    private long taken;
-    private boolean reported;
+    /** The filter, the grafted method, and weight decay with momentum: those the settings use. */
+    private final Map<String, TransformState> stages = new LinkedHashMap<>();
 
-    /** The state of one parameter. */
-    private static final class State implements AutoCloseable {
-        final NDArray firstMoment;
-        final NDArray secondMoment;
-        final NDArray velocity;
-        final ShampooPreconditioner preconditioner;
+    /** Each preconditioned parameter's statistics and roots, by key. */
+    private final Map<String, ShampooPreconditioner> preconditioners = new HashMap<>();
 
-        State(
-                NDArray firstMoment,
-                NDArray secondMoment,
-                NDArray velocity,
-                ShampooPreconditioner preconditioner) {
-            this.firstMoment = firstMoment;
-            this.secondMoment = secondMoment;
-            this.velocity = velocity;
-            this.preconditioner = preconditioner;
-        }
+    private NDManager blockManager;
 
-        NDArray[] moments() {
-            return new NDArray[] {firstMoment, secondMoment, velocity};
-        }
-
-        @Override
-        public void close() {
-            close(true);
-        }
-
-        /** Frees the moments, and the preconditioner too if asked. */
-        void close(boolean withPreconditioner) {
-            for (NDArray array : moments()) {
-                if (array != null) {
-                    array.close();
-                }
-            }
-            if (withPreconditioner && preconditioner != null) {
-                preconditioner.close();
-            }
-        }
-    }
-
-    /**
-     * A parameter's contributions to the statistics, computed before any state changes. The working
-     * layout is the preconditioner's blocks for a preconditioned tensor (its moments are kept in
-     * blocks too, so that the grafted norms come per block without another copy), the tensor's own
-     * shape otherwise.
-     */
-    private record Contribution(
-            ParameterGradient parameter,
-            State state,
-            NDArray gradient,
-            ShampooPreconditioner.Increments increments,
-            NDArray squares) {}
+    /** Whether the roots were computed once (at startPreconditioningStep): Shampoo's step is on. */
+    private boolean preconditioning;
 
     private Shampoo(Builder builder, ShampooConfig config) {
         super(builder);
@@ -182,7 +151,25 @@ public final class Shampoo extends SecondOrderOptimizer {
         this.statisticsFrequency = builder.statisticsFrequency;
         this.momentum = builder.momentum;
         this.nesterov = builder.nesterov;
-        this.biasCorrection = builder.biasCorrection;
+        List<Transform> update = new ArrayList<>();
+        if (weightDecay() != 0) {
+            update.add(WeightDecay.decoupled(weightDecay()));
+        }
+        if (momentum > 0) {
+            update.add(Momentum.of(momentum, 0, nesterov));
+        }
+        if (beta1 > 0) {
+            stages.put(FILTER, new TransformState(new FirstMoment(beta1, config.biasCorrection())));
+        }
+        Transform graft = grafting.transform(graftingBeta2, graftingEpsilon);
+        if (graft != null) {
+            stages.put(GRAFTING, new TransformState(graft));
+        }
+        if (!update.isEmpty()) {
+            stages.put(
+                    UPDATE,
+                    new TransformState(Chain.named(UPDATE, update.toArray(Transform[]::new))));
+        }
     }
 
     /**
@@ -194,438 +181,293 @@ public final class Shampoo extends SecondOrderOptimizer {
         return new Builder();
     }
 
-    /**
-     * Returns {@code false}: the step checks its new statistics (which are not finite whenever a
-     * gradient is not) with one reduction per parameter and one host synchronisation, before it
-     * changes any state.
-     *
-     * @return {@code false}
-     */
-    @Override
-    protected boolean checksGradientsFirst() {
-        return false;
-    }
-
     /** {@inheritDoc} */
     @Override
     protected Map<String, NDArray> computeStep(
-            List<ParameterGradient> parameters, NDManager owner) {
-        if (stateManager == null) {
-            stateManager = parameters.get(0).weight().getManager().newSubManager();
-        }
-        long t = taken + 1;
-        boolean statisticsStep = (t - 1) % statisticsFrequency == 0;
-        List<Contribution> contributions = new ArrayList<>(parameters.size());
-        NDList checks = new NDList();
-        for (ParameterGradient p : parameters) {
-            State state = states.computeIfAbsent(p.key(), k -> newState(p));
-            ShampooPreconditioner preconditioner = state.preconditioner;
-            NDArray g =
-                    preconditioner == null
-                            ? p.gradient()
-                            : preconditioner.layout().toBlocks(p.gradient());
-            ShampooPreconditioner.Increments increments = null;
-            if (preconditioner != null && statisticsStep) {
-                increments = preconditioner.increments(g);
-                checks.add(increments.left().sum());
-                checks.add(increments.right().sum());
+            List<ParameterGradient> parameters, NDManager owner, Step step) {
+        Map<String, Statistics> statistics = stageStatistics(parameters, step);
+        Map<String, Roots> roots = Map.of();
+        boolean refresh = step.isDue(this::refreshDue);
+        if (refresh) {
+            if (!step.accepted()) {
+                return null;
             }
-            NDArray squares = grafting.keepsSquares() ? g.square() : null;
-            if (increments == null) {
-                checks.add(squares != null ? squares.sum() : g.sum());
-            }
-            contributions.add(new Contribution(p, state, g, increments, squares));
-        }
-        if (!finite(checks)) {
-            return null;
-        }
-        taken = t;
-        report();
-        for (Contribution c : contributions) {
-            commit(c);
-        }
-        boolean amortized =
-                (t % preconditionFrequency == 0 && t > startPreconditioningStep)
-                        || t == startPreconditioningStep;
-        if (amortized) {
-            for (Contribution c : contributions) {
-                if (c.state().preconditioner != null) {
-                    c.state().preconditioner.updateRoots();
-                }
-            }
+            roots = stageRoots(statistics, step);
         }
         Map<String, NDArray> directions = new HashMap<>();
-        for (Contribution c : contributions) {
-            directions.put(c.parameter().key(), direction(c, t, owner));
+        for (ParameterGradient p : parameters) {
+            NDArray filtered = apply(FILTER, p, p.gradient(), step);
+            NDArray d = apply(GRAFTING, p, filtered, step);
+            ShampooPreconditioner pre = preconditioners.get(p.key());
+            if (pre != null && (refresh || preconditioning)) {
+                d = precondition(pre, roots.getOrDefault(p.key(), pre.roots()), filtered, d);
+            }
+            d = apply(UPDATE, p, d, step);
+            NDArray direction = d == p.gradient() ? d.duplicate() : d;
+            direction.attach(owner);
+            directions.put(p.key(), direction);
         }
         return directions;
     }
 
-    private State newState(ParameterGradient p) {
-        return newState(p.weight().getShape(), p.gradient().getDataType(), name(p));
-    }
-
-    /** Zero moments and statistics, identity roots, for a weight of this shape and dtype. */
-    private State newState(Shape shape, DataType type, String name) {
-        ShampooPreconditioner preconditioner = null;
-        Shape working = shape;
-        if (BlockLayout.preconditionable(shape)) {
-            preconditioner = new ShampooPreconditioner(stateManager, name, shape, type, config);
-            BlockLayout layout = preconditioner.layout();
-            working =
-                    new Shape(layout.blockCount(), layout.rowBlockSize(), layout.columnBlockSize());
-        }
-        NDArray first = beta1 > 0 ? stateManager.zeros(working, type) : null;
-        NDArray second = grafting.keepsSquares() ? stateManager.zeros(working, type) : null;
-        NDArray velocity = momentum > 0 ? stateManager.zeros(shape, type) : null;
-        return new State(first, second, velocity, preconditioner);
-    }
-
-    private static String name(ParameterGradient p) {
-        String name = p.weight().getName();
-        String id = p.id() != null ? p.id() : p.key();
-        return (name != null && !name.isEmpty() ? name + " " : "")
-                + id
-                + " "
-                + p.weight().getShape();
-    }
-
-    /** One reduction was taken per array; sums them and synchronises once. */
-    private static boolean finite(NDList sums) {
-        NDArray total = sums.size() == 1 ? sums.head() : NDArrays.stack(sums).sum();
-        return Double.isFinite(total.toType(DataType.FLOAT64, false).getDouble());
-    }
-
-    /** Adds the step's statistics and moments to the state (in place). */
-    private void commit(Contribution c) {
-        State s = c.state();
-        if (c.increments() != null) {
-            s.preconditioner.accumulate(c.increments());
-        }
-        // Adam's moments are kept divided by (1 - beta): m' = beta m' + g, one operation fewer
-        if (grafting == Grafting.ADAM) {
-            s.secondMoment.muli(graftingBeta2).addi(c.squares());
-        } else if (grafting == Grafting.ADAGRAD) {
-            s.secondMoment.addi(c.squares());
-        }
-        if (s.firstMoment != null) {
-            s.firstMoment.muli(beta1).addi(c.gradient());
-        }
-    }
-
-    /** The step's direction of one parameter, a new array owned by {@code owner}. */
-    private NDArray direction(Contribution c, long t, NDManager owner) {
-        State s = c.state();
-        ParameterGradient p = c.parameter();
-        try (Workspace ws =
-                new Workspace(
-                        owner,
-                        s.firstMoment,
-                        s.secondMoment,
-                        s.velocity,
-                        p.weight(),
-                        c.gradient())) {
-            boolean preconditioned = s.preconditioner != null && t >= startPreconditioningStep;
-            NDArray filtered =
-                    preconditioned || !grafting.keepsSquares()
-                            ? filtered(s, c.gradient(), t)
-                            : null;
-            NDArray graft = graft(s, c.gradient(), filtered, t);
-            NDArray d;
-            if (s.preconditioner == null) {
-                d = graft;
-            } else if (!preconditioned) {
-                d = s.preconditioner.layout().fromBlocks(graft);
-            } else {
-                NDArray shampoo = s.preconditioner.precondition(filtered);
-                if (grafting != Grafting.NONE) {
-                    NDArray graftNorms = graft.norm(new int[] {1, 2}, true);
-                    NDArray shampooNorms = shampoo.norm(new int[] {1, 2}, true).addi(NORM_FLOOR);
-                    shampoo.muli(graftNorms.divi(shampooNorms));
+    /**
+     * Stages every block's L and R as this step leaves them if it is taken: with the step's
+     * gradient added when its index t has \( (t - 1) \bmod \) statisticsFrequency \( = 0 \)
+     * (decided on the device), as they are otherwise. The new products must be finite (and, for
+     * tensors Shampoo does not precondition, the squares the grafted method adds up).
+     */
+    private Map<String, Statistics> stageStatistics(List<ParameterGradient> parameters, Step step) {
+        NDArray due =
+                statisticsFrequency == 1
+                        ? null
+                        : step.index().sub(1).mod(statisticsFrequency).eq(0);
+        Map<String, Statistics> staged = new HashMap<>();
+        List<NDArray> probes = new ArrayList<>();
+        for (ParameterGradient p : parameters) {
+            ShampooPreconditioner pre = preconditioner(p);
+            if (pre == null) {
+                if (grafting.keepsSquares()) {
+                    probes.add(Finite.ofSum(p.gradient().square()));
                 }
-                d = s.preconditioner.layout().fromBlocks(shampoo);
+                continue;
             }
-            float decay = weightDecay();
-            if (decay != 0) {
-                d = d.add(p.weight().mul(decay));
-            }
-            if (s.velocity != null) {
-                s.velocity.muli(momentum).addi(d);
-                d = nesterov ? d.add(s.velocity.mul(momentum)) : s.velocity.duplicate();
-            }
-            return ws.keep(d, owner);
+            Statistics next = pre.next(pre.layout().toBlocks(p.gradient()));
+            probes.add(Finite.ofSum(next.left()));
+            probes.add(Finite.ofSum(next.right()));
+            Statistics kept = due == null ? next : select(due, next, pre.statistics());
+            staged.put(p.key(), kept);
+            step.onCommit(accepted -> pre.commit(kept, (c, old) -> Step.select(accepted, c, old)));
         }
+        if (!probes.isEmpty()) {
+            step.require(Finite.flag(probes));
+        }
+        return staged;
+    }
+
+    private static Statistics select(NDArray due, Statistics next, Statistics current) {
+        return new Statistics(
+                Step.select(due, next.left(), current.left()),
+                Step.select(due, next.right(), current.right()),
+                Step.select(due, next.updates(), current.updates()));
     }
 
     /**
-     * The factor a with \( \hat m = a m' \), m' being the stored \( m / (1 - \beta_1) \) (or the
-     * gradient itself when \( \beta_1 = 0 \)).
+     * On an accepted refresh step: every block's new roots, of the statistics this step leaves,
+     * installed with the step.
      */
-    private double filterScale(long t) {
-        if (beta1 == 0) {
-            return 1;
-        }
-        return (1 - beta1) / (biasCorrection ? 1 - Math.pow(beta1, t) : 1);
+    private Map<String, Roots> stageRoots(Map<String, Statistics> staged, Step step) {
+        Map<String, Roots> roots = new HashMap<>();
+        preconditioners.forEach(
+                (key, pre) ->
+                        roots.put(
+                                key,
+                                pre.nextRoots(
+                                        staged.getOrDefault(key, pre.statistics()), step.scope())));
+        step.onCommit(
+                accepted -> {
+                    roots.forEach((key, r) -> preconditioners.get(key).commit(r));
+                    preconditioning = true;
+                });
+        return roots;
     }
 
-    /** \( \hat m \): a new array (never the state itself, since the base scales it in place). */
-    private NDArray filtered(State s, NDArray g, long t) {
-        return (s.firstMoment != null ? s.firstMoment : g).mul(filterScale(t));
+    private boolean refreshDue(long t) {
+        return t == startPreconditioningStep
+                || (t > startPreconditioningStep && t % preconditionFrequency == 0);
     }
 
-    /**
-     * The grafted method's step on \( \hat m \), a new array or {@code filtered} itself. For Adam,
-     * with \( \hat m = a m' \) and \( \hat v = b v' \): \( \hat m / (\sqrt{\hat v} + \epsilon) = (a
-     * / \sqrt b) m' / (\sqrt{v'} + \epsilon / \sqrt b) \), four operations.
-     */
-    private NDArray graft(State s, NDArray g, NDArray filtered, long t) {
-        NDArray source = s.firstMoment != null ? s.firstMoment : g;
-        double a = filterScale(t);
-        switch (grafting) {
-            case ADAM:
-                double rootB = Math.sqrt((1 - graftingBeta2) / (1 - Math.pow(graftingBeta2, t)));
-                NDArray denominator = s.secondMoment.sqrt().addi(graftingEpsilon / rootB);
-                return source.mul(a / rootB).divi(denominator);
-            case ADAGRAD:
-                return source.mul(a).divi(s.secondMoment.sqrt().addi(graftingEpsilon));
-            default:
-                return filtered;
+    /** Shampoo's direction, each block rescaled to the norm of the grafted direction's block. */
+    private NDArray precondition(
+            ShampooPreconditioner pre, Roots roots, NDArray filtered, NDArray graft) {
+        BlockLayout layout = pre.layout();
+        NDArray d = pre.precondition(layout.toBlocks(filtered), roots);
+        if (grafting != Grafting.NONE) {
+            NDArray norms = layout.toBlocks(graft).norm(new int[] {1, 2}, true);
+            d.muli(norms.divi(d.norm(new int[] {1, 2}, true).addi(NORM_FLOOR)));
         }
+        return layout.fromBlocks(d);
     }
 
-    /** Logs, once, which parameters Shampoo preconditions and how. */
-    private void report() {
-        if (reported) {
-            return;
-        }
-        reported = true;
-        StringJoiner preconditioned = new StringJoiner("; ");
-        int graftedOnly = 0;
-        for (State s : states.values()) {
-            if (s.preconditioner != null) {
-                preconditioned.add(s.preconditioner.toString());
-            } else {
-                graftedOnly++;
+    /** Runs a stage of the update, if the settings use it. */
+    private NDArray apply(String stage, ParameterGradient p, NDArray direction, Step step) {
+        TransformState state = stages.get(stage);
+        return state == null
+                ? direction
+                : state.apply(p.key(), direction, p.gradient(), p.weight(), step);
+    }
+
+    /** The parameter's preconditioner, created at its first step; null below order 2. */
+    private ShampooPreconditioner preconditioner(ParameterGradient p) {
+        ShampooPreconditioner pre = preconditioners.get(p.key());
+        if (pre == null && BlockLayout.preconditionable(p.weight().getShape())) {
+            if (blockManager == null) {
+                blockManager = p.weight().getManager().newSubManager();
             }
+            String name = nameOf(p.key());
+            pre =
+                    new ShampooPreconditioner(
+                            blockManager,
+                            name,
+                            p.weight().getShape(),
+                            p.gradient().getDataType(),
+                            config);
+            preconditioners.put(p.key(), pre);
+            logger.debug("Shampoo preconditions {} in {}", name, pre.layout());
         }
-        logger.info(
-                "Shampoo preconditions {} tensors ({}); {} tensors of order < 2 take the {}"
-                        + " step only",
-                states.size() - graftedOnly,
-                preconditioned,
-                graftedOnly,
-                grafting);
+        return pre;
     }
 
     /** {@inheritDoc} */
     @Override
     protected boolean parametersChanged(List<String> keys) {
-        boolean restarted = false;
-        List<String> stale = new ArrayList<>();
-        for (String key : states.keySet()) {
-            if (!keys.contains(key)) {
-                stale.add(key);
-            }
-        }
-        for (String key : stale) {
-            State state = states.remove(key);
-            restarted |= state.preconditioner != null;
-            state.close();
-        }
-        return restarted;
+        stages.values().forEach(s -> s.retain(keys));
+        List<String> stale =
+                preconditioners.keySet().stream().filter(k -> !keys.contains(k)).toList();
+        stale.forEach(key -> preconditioners.remove(key).close());
+        return !stale.isEmpty();
     }
 
     /**
-     * Saves the step count and, per parameter, the moments (filtered gradient, grafted second
-     * moment, velocity: those the settings use), the blocks' statistics and roots, and the root
-     * computations' counters.
+     * Saves, by name, the stages' state per parameter ({@code shampoo/<stage>/<state>/<parameter>}
+     * with the list of state names as {@code shampoo/<stage>/state}), each block's statistics,
+     * update count, roots and root counters ({@code shampoo/blocks/<parameter>/<entry>}), and
+     * whether Shampoo's step is on (1 once the roots were computed).
      */
     @Override
     protected void writeState(OptimizerState state) {
-        state.putLong(TAKEN, taken);
-        Map<String, State> byName = new TreeMap<>();
-        for (Map.Entry<String, State> entry : states.entrySet()) {
-            byName.put(state.nameOf(entry.getKey()), entry.getValue());
-        }
-        for (Map.Entry<String, State> entry : byName.entrySet()) {
-            String prefix = PARAMETER + entry.getKey() + "/";
-            State s = entry.getValue();
-            NDArray[] moments = s.moments();
-            for (int i = 0; i < MOMENTS.length; i++) {
-                if (moments[i] != null) {
-                    state.put(prefix + MOMENTS[i], moments[i]);
-                }
-            }
-            if (s.preconditioner != null) {
-                ShampooPreconditioner.State p = s.preconditioner.state();
-                NDArray[] factors = {p.left(), p.right(), p.leftRoots(), p.rightRoots()};
-                for (int i = 0; i < FACTORS.length; i++) {
-                    state.put(prefix + FACTORS[i], factors[i]);
-                }
-                RootHealth h = p.health();
-                long[] counters = {
-                    p.statisticsUpdates(),
-                    h.computations(),
-                    h.float64Retries(),
-                    h.hostFallbacks(),
-                    h.failedRoots(),
-                    h.consecutiveFailures()
-                };
-                for (int i = 0; i < COUNTERS.length; i++) {
-                    state.putLong(prefix + COUNTERS[i], counters[i]);
-                }
-                state.putStrings(prefix + "lastProblem", List.of(h.lastProblem()));
-            }
-        }
-        state.putStrings(PARAMETERS, new ArrayList<>(byName.keySet()));
+        state.putLong(PRECONDITIONING, preconditioning ? 1 : 0);
+        stages.forEach(
+                (stage, s) -> {
+                    state.putStrings(PREFIX + stage + "/state", s.transform().stateNames());
+                    s.write(state, PREFIX + stage);
+                });
+        List<String> names = new ArrayList<>();
+        preconditioners.forEach(
+                (key, pre) -> {
+                    String name = state.nameOf(key);
+                    names.add(name);
+                    String at = BLOCKS + "/" + name + "/";
+                    ShampooPreconditioner.State s = pre.state();
+                    state.put(at + "left", s.left())
+                            .put(at + "right", s.right())
+                            .put(at + "leftRoots", s.leftRoots())
+                            .put(at + "rightRoots", s.rightRoots())
+                            .put(at + "statisticsUpdates", s.statisticsUpdates())
+                            .putStrings(at + "lastRootProblem", List.of(s.health().lastProblem()));
+                    long[] counters = s.health().counters();
+                    for (int i = 0; i < counters.length; i++) {
+                        state.putLong(at + ROOT_COUNTERS[i], counters[i]);
+                    }
+                });
+        state.putStrings(BLOCKS + "/parameters", names.stream().sorted().toList());
     }
 
     /**
      * {@inheritDoc}
      *
-     * <p>Each saved parameter's state is rebuilt as this optimizer's settings would build it (block
-     * layout, which moments exist) and must match the checkpoint entry for entry.
+     * <p>The checkpoint must keep the same state per parameter as these settings (the same stages
+     * with the same state names), and each block must have the layout these settings give it.
      */
     @Override
     protected void readState(OptimizerState state) {
-        if (stateManager == null) {
-            stateManager = state.parameterManager().newSubManager();
+        for (String stage : List.of(FILTER, GRAFTING, UPDATE)) {
+            String entry = PREFIX + stage + "/state";
+            List<String> saved = state.contains(entry) ? state.getStrings(entry) : List.of();
+            TransformState mine = stages.get(stage);
+            List<String> used = mine == null ? List.of() : mine.transform().stateNames();
+            if (!saved.equals(used)) {
+                throw new IllegalArgumentException(
+                        "the checkpoint keeps "
+                                + saved
+                                + " for the "
+                                + stage
+                                + " of each parameter, but this optimizer's settings keep "
+                                + used);
+            }
         }
-        Map<String, State> restored = new HashMap<>();
+        boolean savedPreconditioning = state.getLong(PRECONDITIONING) != 0;
+        Map<String, TransformState> restoredStages = new LinkedHashMap<>();
+        Map<String, ShampooPreconditioner> restoredPreconditioners = new HashMap<>();
+        NDManager manager =
+                blockManager != null ? blockManager : state.parameterManager().newSubManager();
         boolean done = false;
-        try (NDManager scratch = stateManager.newSubManager()) {
-            for (String name : state.getStrings(PARAMETERS)) {
+        try (NDManager scratch = manager.newSubManager()) {
+            for (Map.Entry<String, TransformState> e : stages.entrySet()) {
+                TransformState fresh = new TransformState(e.getValue().transform());
+                restoredStages.put(e.getKey(), fresh);
+                if (!fresh.transform().stateNames().isEmpty()) {
+                    fresh.read(state, PREFIX + e.getKey());
+                }
+            }
+            for (String name : state.getStrings(BLOCKS + "/parameters")) {
                 String key = state.keyOf(name);
-                String prefix = PARAMETER + name + "/";
-                State fresh = null;
-                for (String entry : MOMENTS) {
-                    if (fresh == null && state.contains(prefix + entry)) {
-                        DataType type = state.array(prefix + entry, scratch).getDataType();
-                        fresh = newState(state.shapeOf(key), type, name);
-                    }
+                String at = BLOCKS + "/" + name + "/";
+                NDArray left = state.array(at + "left", scratch);
+                ShampooPreconditioner pre =
+                        new ShampooPreconditioner(
+                                manager, name, state.shapeOf(key), left.getDataType(), config);
+                restoredPreconditioners.put(key, pre);
+                long[] c = new long[ROOT_COUNTERS.length];
+                for (int i = 0; i < c.length; i++) {
+                    c[i] = state.getLong(at + ROOT_COUNTERS[i]);
                 }
-                if (fresh == null && state.contains(prefix + FACTORS[0])) {
-                    DataType type = state.array(prefix + FACTORS[0], scratch).getDataType();
-                    fresh = newState(state.shapeOf(key), type, name);
-                }
-                if (fresh == null) {
-                    throw new IllegalArgumentException(
-                            "the checkpoint has no state for parameter '" + name + "'");
-                }
-                restored.put(key, fresh);
-                NDArray[] moments = fresh.moments();
-                NDArray[] saved = new NDArray[MOMENTS.length];
-                for (int i = 0; i < MOMENTS.length; i++) {
-                    String entry = prefix + MOMENTS[i];
-                    matches(name, MOMENTS[i], state.contains(entry), moments[i] != null);
-                    if (moments[i] != null) {
-                        saved[i] = state.array(entry, scratch);
-                        sameShape(name, MOMENTS[i], saved[i], moments[i]);
-                    }
-                }
-                for (NDArray array : saved) {
-                    if (array != null) {
-                        array.attach(stateManager);
-                    }
-                }
-                fresh.close(false);
-                fresh = new State(saved[0], saved[1], saved[2], fresh.preconditioner);
-                restored.put(key, fresh);
-                matches(
-                        name,
-                        "preconditioner",
-                        state.contains(prefix + FACTORS[0]),
-                        fresh.preconditioner != null);
-                if (fresh.preconditioner != null) {
-                    long[] c = new long[COUNTERS.length];
-                    for (int i = 0; i < c.length; i++) {
-                        c[i] = state.getLong(prefix + COUNTERS[i]);
-                    }
-                    fresh.preconditioner.restore(
-                            new ShampooPreconditioner.State(
-                                    state.array(prefix + FACTORS[0], scratch),
-                                    state.array(prefix + FACTORS[1], scratch),
-                                    state.array(prefix + FACTORS[2], scratch),
-                                    state.array(prefix + FACTORS[3], scratch),
-                                    c[0],
-                                    new RootHealth(
-                                            c[1],
-                                            c[2],
-                                            c[3],
-                                            c[4],
-                                            Math.toIntExact(c[5]),
-                                            state.getStrings(prefix + "lastProblem").get(0))));
-                }
+                RootHealth health =
+                        RootHealth.of(c, state.getStrings(at + "lastRootProblem").get(0));
+                pre.restore(
+                        new ShampooPreconditioner.State(
+                                left,
+                                state.array(at + "right", scratch),
+                                state.array(at + "leftRoots", scratch),
+                                state.array(at + "rightRoots", scratch),
+                                state.array(at + "statisticsUpdates", scratch),
+                                health));
             }
             done = true;
         } finally {
             if (!done) {
-                restored.values().forEach(State::close);
+                restoredStages.values().forEach(TransformState::close);
+                restoredPreconditioners.values().forEach(ShampooPreconditioner::close);
+                if (blockManager == null) {
+                    manager.close();
+                }
             }
         }
-        states.values().forEach(State::close);
-        states.clear();
-        states.putAll(restored);
-        taken = state.getLong(TAKEN);
-    }
-
-    /** Throws unless the checkpoint has an entry exactly when these settings use it. */
-    private static void matches(String name, String entry, boolean saved, boolean used) {
-        if (saved != used) {
-            throw new IllegalArgumentException(
-                    "the checkpoint "
-                            + (saved ? "has" : "has no")
-                            + " "
-                            + entry
-                            + " for parameter '"
-                            + name
-                            + "', but this optimizer's settings "
-                            + (used ? "need" : "have none")
-                            + (used ? " one" : ""));
-        }
-    }
-
-    private static void sameShape(String name, String entry, NDArray saved, NDArray fresh) {
-        if (!saved.getShape().equals(fresh.getShape())) {
-            throw new IllegalArgumentException(
-                    "the saved "
-                            + entry
-                            + " of '"
-                            + name
-                            + "' has shape "
-                            + saved.getShape()
-                            + ", but this optimizer's settings give "
-                            + fresh.getShape());
-        }
+        stages.values().forEach(TransformState::close);
+        stages.putAll(restoredStages);
+        preconditioners.values().forEach(ShampooPreconditioner::close);
+        preconditioners.clear();
+        preconditioners.putAll(restoredPreconditioners);
+        blockManager = manager;
+        preconditioning = savedPreconditioning;
     }
 
     /**
      * Returns the root computations' counters for {@link #health()}: computations, float64 retries,
      * host fallbacks, failed roots (the previous root kept), the current run of failures and the
-     * last problem (with its residual), summed over parameters; then {@code "parameter <name>"}
-     * with the counters of each parameter whose roots needed a retry or a fallback, or failed.
+     * last problem (with its residual), summed over parameters; then {@code "parameter <name>"},
+     * with the model's name for it, and the counters of each parameter whose roots needed a retry
+     * or a fallback, or failed.
      *
      * @return the counters by name
      */
     @Override
     protected Map<String, Object> curvatureHealth() {
-        RootHealth h = rootHealth();
+        RootHealth total = rootHealth();
         Map<String, Object> counters = new LinkedHashMap<>();
-        counters.put("rootComputations", h.computations());
-        counters.put("float64Retries", h.float64Retries());
-        counters.put("hostFallbacks", h.hostFallbacks());
-        counters.put("failedRoots", h.failedRoots());
-        counters.put("consecutiveRootFailures", h.consecutiveFailures());
-        counters.put("lastRootProblem", h.lastProblem());
-        // per parameter, for those whose roots had a problem
-        for (State s : states.values()) {
-            if (s.preconditioner != null) {
-                RootHealth p = s.preconditioner.health();
-                if (p.failedRoots() + p.float64Retries() + p.hostFallbacks() > 0) {
-                    counters.put("parameter " + s.preconditioner.name(), p.toString());
-                }
-            }
+        long[] values = total.counters();
+        for (int i = 0; i < values.length; i++) {
+            counters.put(ROOT_COUNTERS[i], values[i]);
         }
+        counters.put("lastRootProblem", total.lastProblem());
+        Map<String, Object> troubled = new TreeMap<>();
+        preconditioners.forEach(
+                (key, pre) -> {
+                    RootHealth h = pre.health();
+                    if (h.failedRoots() + h.float64Retries() + h.hostFallbacks() > 0) {
+                        troubled.put("parameter " + nameOf(key), h.toString());
+                    }
+                });
+        counters.putAll(troubled);
         return counters;
     }
 
@@ -636,10 +478,8 @@ public final class Shampoo extends SecondOrderOptimizer {
      */
     public RootHealth rootHealth() {
         RootHealth total = RootHealth.EMPTY;
-        for (State s : states.values()) {
-            if (s.preconditioner != null) {
-                total = total.plus(s.preconditioner.health());
-            }
+        for (ShampooPreconditioner pre : preconditioners.values()) {
+            total = total.plus(pre.health());
         }
         return total;
     }
@@ -740,19 +580,19 @@ public final class Shampoo extends SecondOrderOptimizer {
      * @return whether bias correction is on
      */
     public boolean isBiasCorrection() {
-        return biasCorrection;
+        return config.biasCorrection();
     }
 
-    /** Builds {@link Shampoo}; every setting has the default described on {@link Shampoo}. */
+    /**
+     * Builds {@link Shampoo}; every setting has the default described on {@link Shampoo}. The
+     * settings of the statistics and roots become a {@link ShampooConfig} (validated by it, with
+     * their names, at {@link #build()}).
+     */
     public static final class Builder extends BaseBuilder<Builder> {
 
-        private int maxPreconditionerDim = ShampooConfig.DEFAULT.maxPreconditionerDim();
-        private double beta2 = ShampooConfig.DEFAULT.beta2();
-        private double epsilon = ShampooConfig.DEFAULT.relativeEpsilon();
-        private int leftRoot = ShampooConfig.DEFAULT.leftRoot();
-        private int rightRoot = ShampooConfig.DEFAULT.rightRoot();
-        private int hostRootMaxDim = ShampooConfig.DEFAULT.hostRootMaxDim();
-        private int maxConsecutiveFailures = ShampooConfig.DEFAULT.maxConsecutiveFailures();
+        /** The changes to {@link ShampooConfig#DEFAULT}, applied in order at build(). */
+        private final List<UnaryOperator<ShampooConfig>> config = new ArrayList<>();
+
         private float beta1 = 0.9f;
         private Grafting grafting = Grafting.ADAM;
         private float graftingBeta2 = 0.999f;
@@ -762,7 +602,6 @@ public final class Shampoo extends SecondOrderOptimizer {
         private int statisticsFrequency = 1;
         private float momentum;
         private boolean nesterov;
-        private boolean biasCorrection = true;
 
         Builder() {
             super(1e-3f);
@@ -774,6 +613,11 @@ public final class Shampoo extends SecondOrderOptimizer {
             return this;
         }
 
+        private Builder config(UnaryOperator<ShampooConfig> change) {
+            config.add(change);
+            return this;
+        }
+
         /**
          * Sets B, the largest Kronecker factor; larger sides are split into blocks.
          *
@@ -781,8 +625,7 @@ public final class Shampoo extends SecondOrderOptimizer {
          * @return this {@code Builder}
          */
         public Builder optMaxPreconditionerDim(int maxPreconditionerDim) {
-            this.maxPreconditionerDim = maxPreconditionerDim;
-            return this;
+            return config(c -> c.withMaxPreconditionerDim(maxPreconditionerDim));
         }
 
         /**
@@ -805,8 +648,7 @@ public final class Shampoo extends SecondOrderOptimizer {
          * @return this {@code Builder}
          */
         public Builder optBeta2(double beta2) {
-            this.beta2 = beta2;
-            return this;
+            return config(c -> c.withBeta2(beta2));
         }
 
         /**
@@ -817,8 +659,7 @@ public final class Shampoo extends SecondOrderOptimizer {
          * @return this {@code Builder}
          */
         public Builder optEpsilon(double epsilon) {
-            this.epsilon = epsilon;
-            return this;
+            return config(c -> c.withRelativeEpsilon(epsilon));
         }
 
         /**
@@ -830,9 +671,7 @@ public final class Shampoo extends SecondOrderOptimizer {
          * @return this {@code Builder}
          */
         public Builder optInverseRoots(int left, int right) {
-            this.leftRoot = left;
-            this.rightRoot = right;
-            return this;
+            return config(c -> c.withRoots(left, right));
         }
 
         /**
@@ -844,8 +683,7 @@ public final class Shampoo extends SecondOrderOptimizer {
          * @return this {@code Builder}
          */
         public Builder optHostRootMaxDim(int hostRootMaxDim) {
-            this.hostRootMaxDim = hostRootMaxDim;
-            return this;
+            return config(c -> c.withHostRootMaxDim(hostRootMaxDim));
         }
 
         /**
@@ -855,8 +693,7 @@ public final class Shampoo extends SecondOrderOptimizer {
          * @return this {@code Builder}
          */
         public Builder optMaxConsecutiveFailures(int maxConsecutiveFailures) {
-            this.maxConsecutiveFailures = maxConsecutiveFailures;
-            return this;
+            return config(c -> c.withMaxConsecutiveFailures(maxConsecutiveFailures));
         }
 
         /**
@@ -917,7 +754,9 @@ public final class Shampoo extends SecondOrderOptimizer {
         }
 
         /**
-         * Sets how often the Kronecker statistics are updated (1: every step).
+         * Sets how often the Kronecker statistics are updated (1: every step). The schedule counts
+         * taken steps and is decided on the device, so the statistics' products are computed every
+         * step and kept on the scheduled ones.
          *
          * @param statisticsFrequency in steps, at least 1; default 1
          * @return this {@code Builder}
@@ -956,30 +795,21 @@ public final class Shampoo extends SecondOrderOptimizer {
          * @return this {@code Builder}
          */
         public Builder optBiasCorrection(boolean biasCorrection) {
-            this.biasCorrection = biasCorrection;
-            return this;
+            return config(c -> c.withBiasCorrection(biasCorrection));
         }
 
         /**
          * Builds the optimizer.
          *
          * @return the optimizer
-         * @throws IllegalArgumentException naming the setting and its value if one is invalid
+         * @throws IllegalArgumentException naming the setting and its value if one is invalid (the
+         *     learning-rate tracker included)
          */
         public Shampoo build() {
-            ShampooConfig config =
-                    new ShampooConfig(
-                            maxPreconditionerDim,
-                            beta2,
-                            biasCorrection,
-                            epsilon,
-                            leftRoot,
-                            rightRoot,
-                            hostRootMaxDim,
-                            ShampooConfig.DEFAULT.acceptableResidual(),
-                            maxConsecutiveFailures,
-                            ShampooConfig.DEFAULT.newtonMaxIterations(),
-                            ShampooConfig.DEFAULT.newtonTolerance());
+            ShampooConfig shampoo = ShampooConfig.DEFAULT;
+            for (UnaryOperator<ShampooConfig> change : config) {
+                shampoo = change.apply(shampoo);
+            }
             if (!(beta1 >= 0 && beta1 < 1)) {
                 throw new IllegalArgumentException("beta1 must be in [0, 1), but was " + beta1);
             }
@@ -1015,7 +845,7 @@ public final class Shampoo extends SecondOrderOptimizer {
                 throw new IllegalArgumentException(
                         "momentum must be in [0, 1), but was " + momentum);
             }
-            return new Shampoo(this, config);
+            return new Shampoo(this, shampoo);
         }
     }
 }

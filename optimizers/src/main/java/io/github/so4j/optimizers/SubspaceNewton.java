@@ -5,21 +5,23 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.EasyTrain;
 import ai.djl.training.Trainer;
 import ai.djl.training.dataset.Batch;
 import ai.djl.training.loss.Loss;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.Workspace;
 import io.github.so4j.curvature.subspace.BatchCurvature;
 import io.github.so4j.curvature.subspace.Lanczos;
 import io.github.so4j.curvature.subspace.SymmetricOperator;
 import io.github.so4j.curvature.subspace.Vectors;
+import io.github.so4j.optimizers.transform.WeightDecay;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -36,12 +38,12 @@ import org.slf4j.LoggerFactory;
  * Subspace Newton: each step solves a damped Newton system in a k-dimensional subspace of the
  * parameters, built from k Hessian-vector products on the batch, and line-searches the batch loss.
  *
- * <p>With S (d x k, orthonormal columns) chosen each step, the gradient g and the batch Hessian H
- * (or the Gauss-Newton matrix):
+ * <p>With S (d x k, orthonormal columns) chosen each step, the objective's gradient g and curvature
+ * H (the batch Hessian or the Gauss-Newton matrix):
  *
  * <p>\( M = S^\top H S \) (k x k, from the k products \( H S \)), \( b = S^\top g \)<br>
  * \( M = U \Lambda U^\top \), \( c = -U (|\Lambda| + \delta I)^{-1} U^\top b \), \( p = S c \) <br>
- * \( w \leftarrow w + t p \), t the first of 1, 1/2, 1/4, ... with \( L(w + t p) \le L(w) + c_1 t
+ * \( w \leftarrow w + t p \), t the first of 1, 1/2, 1/4, ... with \( F(w + t p) \le F(w) + c_1 t
  * g^\top p \)
  *
  * <p>The absolute eigenvalues make p a descent direction on non-convex losses and move away from
@@ -51,17 +53,20 @@ import org.slf4j.LoggerFactory;
  * space of the gradient, \( \operatorname{span}\{g, H g, \dots, H^{k-1} g\} \), by Lanczos with
  * full reorthogonalization (k products give both the basis and M: one step equals k steps of
  * conjugate gradients on a quadratic); EIGEN, the current top-k eigenvectors (by magnitude) of the
- * batch Hessian, refreshed by {@link Lanczos} every {@code refreshEvery} steps and reused in
- * between. DJL's weight decay \( \omega \) ({@code optWeightDecays}) is part of the objective: \(
- * \omega w \) joins the gradient, \( \omega I \) the curvature and \( \frac{\omega}{2}\|w\|^2 \)
- * the line search.
+ * batch Hessian, refreshed by {@link Lanczos} at taken steps 1, 1 + {@code refreshEvery}, ... (and
+ * when the parameters change) and reused in between.
+ *
+ * <p><b>The objective</b> is the one DJL's settings describe: \( F(w) = r L(w) +
+ * \frac{\omega}{2}\|w\|^2 \) with r DJL's {@code rescaleGrad} and \( \omega \) its weight decay
+ * ({@code optWeightDecays}). Its gradient is the one {@link SecondOrderOptimizer} hands over, \( r
+ * \nabla L \) clipped entry by entry to DJL's {@code clipGrad} when that is set, plus \( \omega w
+ * \) ({@link WeightDecay#l2}); its curvature is \( r H + \omega I \); the line search evaluates F.
+ * {@code clipGrad} bounds the gradient only: clipping is not linear, so a clipped product would be
+ * the product of no matrix, and the curvature stays that of F.
  *
  * <p><b>Why a train-step helper.</b> DJL hands an optimizer one parameter and its gradient at a
  * time, but this method needs the batch itself: products with the batch Hessian and loss values
- * along the direction. So it extends {@link SecondOrderOptimizer} for the update protocol and its
- * guards (a non-finite gradient skips the step, rejected curvature counts in {@link #health()},
- * gradients are cleared), and takes the batch through a helper that computes the step before the
- * trainer applies it. Replace
+ * along the direction. So the batch comes through a helper. Replace
  *
  * <pre>{@code
  * EasyTrain.trainBatch(trainer, batch);
@@ -73,31 +78,39 @@ import org.slf4j.LoggerFactory;
  * <pre>{@code
  * SubspaceNewton newton = SubspaceNewton.builder().optDimension(10).build();
  * // ... new DefaultTrainingConfig(loss).optOptimizer(newton) ...
- * newton.trainStep(trainer, batch);   // trainBatch, the subspace step, trainer.step()
+ * newton.trainStep(trainer, batch);   // trainBatch, prepare, trainer.step()
  * }</pre>
  *
- * <p>{@link #trainStep} calls {@code EasyTrain.trainBatch} (forward, backward, metrics and
- * listeners as usual), computes the step with {@link #prepare} from the gradient that backward left
- * in the parameters, and calls {@code trainer.step()}, which moves every parameter by \( \eta t p
- * \) (keep the learning rate \( \eta \) at its default 1: the line search sets the length). Code
- * that drives updates itself (a {@code ParameterStore}, as for float64 models) calls {@link
- * #prepare} after its backward and before its update. An update without a prepared step is an
- * error. Products and line search evaluate the block in inference mode unless {@link
+ * <p>{@link #prepare} hands over the batch (and checks k against d); the update that follows
+ * ({@code trainer.step()}, or a {@code ParameterStore}'s update for code that drives updates
+ * itself, as for float64 models) computes the step and moves every parameter by \( \eta t p \)
+ * (keep the learning rate \( \eta \) at its default 1: the line search sets the length). An update
+ * without a prepared batch ({@code EasyTrain.fit} never prepares) throws an {@link
+ * IllegalStateException} naming the fix; it changes nothing, and the next prepared step works as
+ * usual. Products and line search evaluate the block in inference mode unless {@link
  * Builder#optTrainingMode}; use it only for models without dropout or batch statistics.
+ *
+ * <p><b>The step guard.</b> The step is decided on the host before any work ({@link
+ * Step#accepted()}): a non-finite gradient skips it and leaves no trace (random state, EIGEN basis,
+ * counters). A taken step whose quadratic model is not finite (M, b or \( F(w) \)) or whose line
+ * search finds no decrease moves nothing; both are counted in {@code health().curvature()}.
  *
  * <p>Defaults: KRYLOV, k = 10, Hessian products (exact on PyTorch), damping \( \delta = 0.1 \),
  * EIGEN refresh every 10 steps, Armijo constant \( c_1 = 10^{-4} \) and at most 10 halvings
  * (Nocedal and Wright, ch. 3), learning rate 1. The damping is a Levenberg-Marquardt term in the
- * loss's units: on a mini-batch the smallest curvatures are mostly noise, and undamped steps along
- * them fit the batch and hurt the data set. Measured on Fashion-MNIST logistic regression (50 steps
- * of batch 256, loss over the 10,000 examples; {@code SubspaceNewtonTrainingTest}): \( \delta \) =
- * 0.01, 0.1, 1 gave 1.14, 0.41, 0.53 with k = 10 (and 0.52, 0.45, 0.54 with k = 5).
+ * objective's units: on a mini-batch the smallest curvatures are mostly noise, and undamped steps
+ * along them fit the batch and hurt the data set. Measured on Fashion-MNIST logistic regression (50
+ * steps of batch 256, loss over the 10,000 examples; {@code SubspaceNewtonTrainingTest}): \( \delta
+ * \) = 0.01, 0.1, 1 gave 1.14, 0.41, 0.53 with k = 10 (and 0.52, 0.45, 0.54 with k = 5).
  *
- * <p><b>Cost</b> per step, with F a forward pass of the batch: the training forward and backward, k
- * products (about 5F each, see {@link BatchCurvature}), one loss evaluation for the current point
- * and one per line-search trial (F each), plus O(k<sup>2</sup>d) flops to orthonormalize and
- * project; EIGEN adds a Lanczos run of about 2k + 20 products every refresh. Memory: 2kd for the
- * basis and its products. One host synchronisation per product and per trial.
+ * <p><b>Cost</b> per step: the training forward and backward, k products (about 5 forward passes of
+ * the batch each, see {@link BatchCurvature}), one loss evaluation (a forward pass) for the current
+ * point and one per line-search trial, plus O(k<sup>2</sup>d) flops to orthonormalize and project
+ * and a k x k eigendecomposition on the host; EIGEN adds a Lanczos run of about 2k + 20 products
+ * every refresh. Memory: 2kd for the basis and its products. Host reads, all through {@link
+ * HostReads} and counted in {@link #health()}: the decision, one per KRYLOV product (two norms
+ * together) or two per RANDOM direction (orthonormalization), M, b and F(w) together, one per
+ * line-search trial, plus one per product inside {@link BatchCurvature} and Lanczos's on a refresh.
  *
  * @see <a href="https://arxiv.org/abs/1905.10874">paper</a> (Gower et al., RSN: randomized subspace
  *     Newton)
@@ -106,6 +119,12 @@ import org.slf4j.LoggerFactory;
 public final class SubspaceNewton extends SecondOrderOptimizer {
 
     private static final Logger logger = LoggerFactory.getLogger(SubspaceNewton.class);
+
+    private static final String RANDOM = "subspace/random";
+    private static final String FAILURES = "subspace/lineSearchFailures";
+    private static final String NON_FINITE = "subspace/nonFiniteModels";
+    private static final String BASIS = "subspace/eigenBasis";
+    private static final String BASIS_PARAMETERS = "subspace/eigenBasisParameters";
 
     /** How the subspace of each step is chosen. */
     public enum Subspace {
@@ -134,22 +153,17 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
     private final double armijo;
     private final int maxHalvings;
     private final boolean trainingMode;
-    private static final String RANDOM = "subspace/random";
-    private static final String FAILURES = "subspace/lineSearchFailures";
-    private static final String BASIS = "subspace/eigenBasis";
-    private static final String BASIS_PARAMETERS = "subspace/eigenBasisParameters";
-    private static final String BASIS_AGE = "subspace/stepsSinceRefresh";
+    private final float decay;
+    private final TransformState weightDecay;
 
     private Random random;
-
     private NDManager stateManager;
     private NDArray eigenBasis;
     private Set<String> eigenBasisKeys;
-    private int stepsSinceRefresh;
-    private Map<String, NDArray> prepared;
-    private boolean rejected;
+    private Pending pending;
     private long lineSearchFailures;
-    private boolean warnedLineSearch;
+    private long nonFiniteModels;
+    private boolean warned;
 
     private SubspaceNewton(Builder builder) {
         super(builder);
@@ -163,6 +177,8 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
         this.maxHalvings = builder.maxHalvings;
         this.trainingMode = builder.trainingMode;
         this.random = new Random(builder.seed);
+        this.decay = weightDecay();
+        this.weightDecay = new TransformState(WeightDecay.l2(decay));
     }
 
     /**
@@ -175,25 +191,101 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
     }
 
     /**
-     * What one step did.
-     *
-     * @param loss the batch loss before the step (with the weight-decay term)
-     * @param lossAfter the batch loss at the accepted point (equal to {@code loss} if none)
-     * @param stepSize t, the accepted fraction of the subspace Newton step (0 if none)
-     * @param predictedDecrease \( -(b^\top c + \frac{1}{2} c^\top M c) \), the decrease the
-     *     quadratic model promised for t = 1
-     * @param curvatures the eigenvalues of \( S^\top H S \), descending
-     * @param products the curvature-vector products spent
-     * @param lossEvaluations the loss evaluations spent (the current point and each trial)
+     * What one step did; {@link #prepare} returns it empty, and the update that computes the step
+     * fills it in.
      */
-    public record StepReport(
-            double loss,
-            double lossAfter,
-            double stepSize,
-            double predictedDecrease,
-            double[] curvatures,
-            int products,
-            int lossEvaluations) {}
+    public static final class StepReport {
+
+        private record Values(
+                double loss,
+                double lossAfter,
+                double stepSize,
+                double predictedDecrease,
+                double[] curvatures,
+                int products,
+                int lossEvaluations) {}
+
+        private static final Values SKIPPED =
+                new Values(Double.NaN, Double.NaN, 0, 0, new double[0], 0, 0);
+
+        private Values values;
+
+        StepReport() {}
+
+        private Values values() {
+            if (values == null) {
+                throw new IllegalStateException(
+                        "the step has not run yet: the update after prepare fills in its report");
+            }
+            return values;
+        }
+
+        /**
+         * Returns F before the step (NaN if the step was skipped).
+         *
+         * @return the objective: rescaleGrad times the batch loss, plus the weight-decay term
+         */
+        public double loss() {
+            return values().loss;
+        }
+
+        /**
+         * Returns F at the accepted point.
+         *
+         * @return the objective after the step, equal to {@link #loss()} if the step moved nothing
+         */
+        public double lossAfter() {
+            return values().lossAfter;
+        }
+
+        /**
+         * Returns t, the accepted fraction of the subspace Newton step.
+         *
+         * @return t, or 0 if the step moved nothing
+         */
+        public double stepSize() {
+            return values().stepSize;
+        }
+
+        /**
+         * Returns the decrease the quadratic model promised for t = 1.
+         *
+         * @return \( -(b^\top c + \frac{1}{2} c^\top M c) \)
+         */
+        public double predictedDecrease() {
+            return values().predictedDecrease;
+        }
+
+        /**
+         * Returns the eigenvalues of M, the objective's curvature in the subspace.
+         *
+         * @return a new array, descending; empty if none were computed
+         */
+        public double[] curvatures() {
+            return values().curvatures.clone();
+        }
+
+        /**
+         * Returns the curvature-vector products the step spent.
+         *
+         * @return the count
+         */
+        public int products() {
+            return values().products;
+        }
+
+        /**
+         * Returns the loss evaluations the step spent (the current point and each trial).
+         *
+         * @return the count
+         */
+        public int lossEvaluations() {
+            return values().lossEvaluations;
+        }
+    }
+
+    /** The batch handed over by {@link #prepare}, and the report its step fills in. */
+    private record Pending(BatchCurvature batch, StepReport report) {}
 
     /**
      * Trains on one batch: {@code EasyTrain.trainBatch}, then {@link #prepare}, then {@code
@@ -202,7 +294,6 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
      * @param trainer a trainer whose optimizer is this one
      * @param batch the batch. Not modified.
      * @return what the step did
-     * @throws IllegalArgumentException if the trainer's optimizer is another one
      */
     public StepReport trainStep(Trainer trainer, Batch batch) {
         EasyTrain.trainBatch(trainer, batch);
@@ -217,14 +308,14 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
     }
 
     /**
-     * Computes the step for a batch from the gradients in the block's parameters (left by the
-     * caller's backward on the same batch) and holds it for the next update.
+     * Hands over the batch of the next update, whose backward has run; the update computes the step
+     * from the gradients it is given. The arrays stay the caller's and must stay open until then.
      *
      * @param block the block being trained
      * @param loss its loss
      * @param data the batch's inputs. Not modified.
      * @param labels the batch's labels. Not modified.
-     * @return what the step will do
+     * @return the step's report, filled in by the update
      * @throws IllegalArgumentException if k exceeds the number of trainable parameters
      */
     public StepReport prepare(Block block, Loss loss, NDList data, NDList labels) {
@@ -236,172 +327,247 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
                         .optMode(productMode)
                         .optTraining(trainingMode)
                         .build();
-        long d = batch.dimension();
-        if (dimension > d) {
+        if (dimension > batch.dimension()) {
             throw new IllegalArgumentException(
-                    "dimension k must be at most d = " + d + ", but was " + dimension);
+                    "dimension k must be at most d = "
+                            + batch.dimension()
+                            + ", but was "
+                            + dimension);
         }
-        discardPrepared();
-        List<Parameter> parameters = batch.parameters();
-        NDArray firstWeight = parameters.get(0).getArray();
-        NDManager owner = firstWeight.getManager();
         if (stateManager == null) {
-            stateManager = owner.newSubManager();
+            stateManager = batch.parameters().get(0).getArray().getManager().newSubManager();
         }
-        NDList weights = new NDList(parameters.size());
-        NDList gradients = new NDList(parameters.size());
-        for (Parameter parameter : parameters) {
-            weights.add(parameter.getArray());
+        pending = new Pending(batch, new StepReport());
+        return pending.report;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected Map<String, NDArray> computeStep(
+            List<ParameterGradient> parameters, NDManager owner, Step step) {
+        Pending batch = pending;
+        pending = null;
+        if (batch == null) {
+            throw new IllegalStateException(
+                    "SubspaceNewton needs the batch: call trainStep(trainer, batch), or"
+                            + " prepare(block, loss, data, labels) after backward and before each"
+                            + " update (EasyTrain.fit and trainer.step() alone do not)");
         }
-        float decay = weightDecay();
-        try (Workspace ws = new Workspace(stateManager, data, labels, weights)) {
-            for (NDArray weight : weights) {
-                NDArray gradient = weight.getGradient();
-                gradient.attach(ws.manager());
-                gradients.add(decay == 0 ? gradient : gradient.add(weight.mul(decay)));
+        if (!step.accepted()) {
+            batch.report.values = StepReport.SKIPPED;
+            return null;
+        }
+        Map<String, NDArray> gradients = new HashMap<>();
+        for (ParameterGradient p : parameters) {
+            gradients.put(p.key(), p.gradient());
+        }
+        NDList weights = new NDList();
+        NDList objectiveGradient = new NDList();
+        Set<String> keys = new HashSet<>();
+        for (Parameter parameter : batch.batch.parameters()) {
+            NDArray weight = parameter.getArray();
+            NDArray gradient = gradients.get(weight.getUid());
+            if (gradient == null) { // trainable since this step: it moves from the next one
+                gradient = step.scope().zeros(weight.getShape(), weight.getDataType());
             }
-            NDArray g = Vectors.flatten(gradients);
-            NDArray w = decay == 0 ? null : Vectors.flatten(weights);
-            double gradientNorm = Math.sqrt(dot(g, g));
-            if (!Double.isFinite(gradientNorm)) {
-                rejected = true;
-                return new StepReport(Double.NaN, Double.NaN, 0, 0, new double[0], 0, 0);
+            weights.add(weight);
+            keys.add(weight.getUid());
+            objectiveGradient.add(
+                    weightDecay.apply(weight.getUid(), gradient, gradient, weight, step));
+        }
+        try (Workspace ws = new Workspace(step.scope(), weights)) {
+            NDArray g = ws.keep(Vectors.flatten(objectiveGradient), ws.manager());
+            NDArray move = newtonStep(batch, g, Vectors.flatten(weights), keys, step);
+            NDList segments = Vectors.split(move, batch.batch.shapes());
+            Map<String, NDArray> byKey = new HashMap<>();
+            for (int i = 0; i < weights.size(); i++) {
+                byKey.put(weights.get(i).getUid(), segments.get(i));
             }
-            double current = batch.loss() + penalty(w, null, 0, decay);
-            if (gradientNorm == 0) {
-                prepareStep(zerosLike(weights), parameters);
-                return new StepReport(current, current, 0, 0, new double[0], 0, 1);
+            Map<String, NDArray> directions = new HashMap<>();
+            for (ParameterGradient p : parameters) {
+                NDArray u = byKey.get(p.key());
+                NDArray w = p.weight();
+                directions.put(
+                        p.key(),
+                        u != null
+                                ? ws.keep(u, owner)
+                                : owner.zeros(w.getShape(), w.getDataType())); // not the block's
             }
-            SymmetricOperator operator =
-                    curvature == Curvature.HESSIAN ? batch.hessian() : batch.gaussNewton();
-            Set<String> keys = new HashSet<>();
-            for (NDArray weight : weights) {
-                keys.add(weight.getUid());
-            }
-            Basis basis = basis(operator, g, gradientNorm, d, keys);
-            NDArray projected = basis.rows.matMul(basis.products.transpose());
-            NDArray projectedGradient = basis.rows.matMul(g);
-            double[][] m = toHost(projected, basis.size);
-            double[] b = projectedGradient.toType(DataType.FLOAT64, false).toDoubleArray();
-            Solution solution = solve(m, b, decay);
-            if (solution == null) {
-                rejected = true;
-                return new StepReport(
-                        current, current, 0, 0, new double[0], basis.productCount(), 1);
-            }
-            NDArray c =
-                    ws.manager()
-                            .create(solution.coefficients)
-                            .toType(g.getDataType(), false)
-                            .reshape(new Shape(1, basis.size));
-            NDArray p = c.matMul(basis.rows).reshape(d);
-            double slope = solution.slope;
-            int evaluations = 1;
-            double t = 1;
-            double accepted = Double.NaN;
-            for (int halving = 0; halving <= maxHalvings; halving++) {
-                NDList displacement = Vectors.split(p.mul(t), batch.shapes());
-                double trial = batch.lossAt(displacement) + penalty(w, p, t, decay);
-                evaluations++;
-                if (trial <= current + armijo * t * slope) {
-                    accepted = trial;
-                    break;
-                }
-                t /= 2;
-            }
-            double[] curvatures = solution.eigenvalues;
-            if (Double.isNaN(accepted)) {
-                lineSearchFailures++;
-                if (!warnedLineSearch) {
-                    logger.warn(
-                            "SubspaceNewton: no decrease after {} halvings; step not taken",
-                            maxHalvings);
-                    warnedLineSearch = true;
-                }
-                prepareStep(zerosLike(weights), parameters);
-                return new StepReport(
-                        current,
-                        current,
-                        0,
-                        solution.predicted,
-                        curvatures,
-                        basis.productCount(),
-                        evaluations);
-            }
-            warnedLineSearch = false;
-            NDList directions = Vectors.split(p.mul(-t), batch.shapes());
-            prepareStep(directions, parameters);
-            return new StepReport(
-                    current,
-                    accepted,
-                    t,
-                    solution.predicted,
-                    curvatures,
-                    basis.productCount(),
-                    evaluations);
+            return directions;
         }
     }
 
-    /** The rows of S and of \( (H S)^\top \), on the device. */
-    private record Basis(NDArray rows, NDArray products, int size, int productCount) {}
+    /**
+     * One step on F from w: the subspace, the k x k model read to the host, its saddle-free
+     * solution and the line search. Fills in the report.
+     *
+     * @return the direction \( u = -t p \) (the base class moves w by \( -\eta u \)), flat
+     */
+    private NDArray newtonStep(Pending batch, NDArray g, NDArray w, Set<String> keys, Step step) {
+        SymmetricOperator operator =
+                curvature == Curvature.HESSIAN ? batch.batch.hessian() : batch.batch.gaussNewton();
+        Basis basis = basis(operator, g, keys, step);
+        NDArray current = objective(batch.batch, w, null);
+        if (basis == null) { // a KRYLOV gradient of zero (or overflowing) norm: nothing to do
+            return stay(batch.report, HostReads.toDouble(current), null, 0, 1, g);
+        }
+        int k = basis.size;
+        NDArray model =
+                NDArrays.concat(
+                        new NDList(
+                                basis.rows.matMul(basis.images.transpose()).reshape(-1),
+                                basis.rows.matMul(g),
+                                current.reshape(1)));
+        double[] host = HostReads.toDoubles(model.toType(DataType.FLOAT64, false));
+        double value = host[k * k + k];
+        if (!Arrays.stream(host).allMatch(Double::isFinite)) {
+            nonFiniteModels++;
+            warnOnce("the quadratic model (S^T H S, S^T g or the loss) is not finite");
+            return stay(batch.report, value, null, basis.products, 1, g);
+        }
+        Solution solution = solve(host, k);
+        NDArray c = g.getManager().create(solution.coefficients).toType(g.getDataType(), false);
+        NDArray p = c.reshape(1, k).matMul(basis.rows).reshape(-1);
+        double t = 1;
+        for (int trial = 1; trial <= maxHalvings + 1; trial++, t /= 2) {
+            double next = HostReads.toDouble(objective(batch.batch, w, p.mul(t)));
+            if (next <= value + armijo * t * solution.slope) {
+                warned = false;
+                batch.report.values =
+                        new StepReport.Values(
+                                value,
+                                next,
+                                t,
+                                solution.predicted,
+                                solution.eigenvalues,
+                                basis.products,
+                                1 + trial);
+                return p.mul(-t);
+            }
+        }
+        lineSearchFailures++;
+        warnOnce("no decrease after " + maxHalvings + " halvings");
+        return stay(batch.report, value, solution, basis.products, maxHalvings + 2, g);
+    }
 
-    private Basis basis(
-            SymmetricOperator operator, NDArray g, double gradientNorm, long d, Set<String> keys) {
-        DataType type = g.getDataType();
+    /** Reports a taken step that moves nothing, and returns its zero direction. */
+    private static NDArray stay(
+            StepReport report,
+            double value,
+            Solution solution,
+            int products,
+            int evaluations,
+            NDArray g) {
+        report.values =
+                solution == null
+                        ? new StepReport.Values(
+                                value, value, 0, 0, new double[0], products, evaluations)
+                        : new StepReport.Values(
+                                value,
+                                value,
+                                0,
+                                solution.predicted,
+                                solution.eigenvalues,
+                                products,
+                                evaluations);
+        return g.zerosLike();
+    }
+
+    private void warnOnce(String problem) {
+        if (!warned) {
+            logger.warn("SubspaceNewton: {}; step taken without moving", problem);
+            warned = true;
+        }
+    }
+
+    /**
+     * \( F(w + \delta) = r L(w + \delta) + \frac{\omega}{2} \|w + \delta\|^2 \) on the device, in
+     * float64 ({@code displacement} null for \( \delta = 0 \)).
+     */
+    private NDArray objective(BatchCurvature batch, NDArray w, NDArray displacement) {
+        NDManager scope = w.getManager();
+        NDArray loss =
+                displacement == null
+                        ? batch.loss(scope)
+                        : batch.lossAt(Vectors.split(displacement, batch.shapes()), scope);
+        NDArray value = loss.toType(DataType.FLOAT64, false).mul(rescaleGrad);
+        if (decay == 0) {
+            return value;
+        }
+        NDArray x = displacement == null ? w : w.add(displacement);
+        return value.add(dot(x, x).mul(decay / 2.0));
+    }
+
+    /**
+     * The rows of S and of \( (H S)^\top \) (H the loss's, unscaled) on the device, and the
+     * products spent.
+     */
+    private record Basis(NDArray rows, NDArray images, int size, int products) {}
+
+    /** The step's subspace; null if there is none (see {@link #krylov}). */
+    private Basis basis(SymmetricOperator operator, NDArray g, Set<String> keys, Step step) {
         NDManager scope = g.getManager();
+        long d = operator.dimension();
         switch (subspace) {
             case RANDOM:
-                {
-                    NDArray gaussian =
-                            Vectors.gaussian(scope, dimension * d, type, random)
-                                    .reshape(dimension, d);
-                    NDArray rows = Vectors.orthonormalRows(gaussian);
-                    return new Basis(rows, products(operator, rows), dimension, dimension);
-                }
+                NDArray gaussian =
+                        Vectors.gaussian(scope, dimension * d, g.getDataType(), random)
+                                .reshape(dimension, d);
+                NDArray rows = Vectors.orthonormalRows(gaussian);
+                return new Basis(rows, products(operator, rows), dimension, dimension);
             case KRYLOV:
-                return krylov(operator, g.div(gradientNorm));
+                return krylov(operator, g);
             case EIGEN:
-                {
-                    int spent = 0;
-                    if (eigenBasis == null
-                            || stepsSinceRefresh >= refreshEvery
-                            || !keys.equals(eigenBasisKeys)) {
-                        if (eigenBasis != null) {
-                            eigenBasis.close();
-                        }
-                        NDArray start = Vectors.gaussian(scope, d, type, random);
-                        Lanczos.Eigenpairs pairs =
-                                Lanczos.builder()
-                                        .optWhich(Lanczos.Which.LARGEST_MAGNITUDE)
-                                        .optTolerance(1e-3)
-                                        .build()
-                                        .eigenpairs(operator, dimension, start, random);
-                        spent = pairs.steps();
-                        eigenBasis = pairs.vectors();
-                        eigenBasis.attach(stateManager);
-                        eigenBasisKeys = keys;
-                        stepsSinceRefresh = 0;
-                    }
-                    stepsSinceRefresh++;
-                    NDArray rows = eigenBasis.duplicate();
-                    rows.attach(scope);
-                    return new Basis(rows, products(operator, rows), dimension, spent + dimension);
+                int spent = 0;
+                if (eigenBasis == null
+                        || !keys.equals(eigenBasisKeys)
+                        || step.isDue(t -> (t - 1) % refreshEvery == 0)) {
+                    spent = refresh(operator, scope, g.getDataType(), keys);
                 }
+                NDArray basis = eigenBasis.duplicate();
+                basis.attach(scope);
+                return new Basis(basis, products(operator, basis), dimension, spent + dimension);
             default:
                 throw new IllegalStateException("unknown subspace " + subspace);
         }
     }
 
-    /** Lanczos from the normalized gradient: k products give the basis and its products. */
-    private Basis krylov(SymmetricOperator operator, NDArray start) {
+    /** Recomputes the EIGEN basis by Lanczos; returns the products spent. */
+    private int refresh(
+            SymmetricOperator operator, NDManager scope, DataType type, Set<String> keys) {
+        NDArray start = Vectors.gaussian(scope, operator.dimension(), type, random);
+        Lanczos.Eigenpairs pairs =
+                Lanczos.builder()
+                        .optWhich(Lanczos.Which.LARGEST_MAGNITUDE)
+                        .optTolerance(1e-3)
+                        .build()
+                        .eigenpairs(operator, dimension, start, random);
+        if (eigenBasis != null) {
+            eigenBasis.close();
+        }
+        eigenBasis = pairs.vectors();
+        eigenBasis.attach(stateManager);
+        eigenBasisKeys = keys;
+        return pairs.steps();
+    }
+
+    /**
+     * Lanczos from the gradient with full reorthogonalization: k products give the basis and its
+     * products; one host read per product. Null if the gradient's norm is zero or overflows.
+     */
+    private Basis krylov(SymmetricOperator operator, NDArray g) {
+        double norm = Math.sqrt(HostReads.toDouble(dot(g, g)));
+        if (!(norm > 0 && norm < Double.POSITIVE_INFINITY)) {
+            return null;
+        }
         NDList rows = new NDList(dimension);
         NDList products = new NDList(dimension);
-        NDArray q = start;
-        for (int i = 0; i < dimension; i++) {
+        NDArray q = g.div(norm);
+        while (true) {
             rows.add(q);
             NDArray hq = operator.times(q);
             products.add(hq);
-            if (i == dimension - 1) {
+            if (rows.size() == dimension) {
                 break;
             }
             NDArray basis = NDArrays.stack(rows);
@@ -409,9 +575,10 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
             for (int pass = 0; pass < 2; pass++) {
                 next = next.sub(basis.matMul(next).matMul(basis));
             }
-            double norm = Math.sqrt(dot(next, next));
-            double scale = Math.sqrt(dot(hq, hq));
-            if (!(norm > 1e-6 * scale)) {
+            double[] norms =
+                    HostReads.toDoubles(NDArrays.stack(new NDList(dot(next, next), dot(hq, hq))));
+            norm = Math.sqrt(norms[0]);
+            if (!(norm > 1e-6 * Math.sqrt(norms[1]))) {
                 break; // the Krylov space is exhausted: the step is exact within it
             }
             q = next.div(norm);
@@ -429,29 +596,29 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
         return NDArrays.stack(products);
     }
 
+    /** \( a^\top b \) in float64 on the device (float32 squares would overflow beyond 1e19). */
+    private static NDArray dot(NDArray a, NDArray b) {
+        return a.toType(DataType.FLOAT64, false).mul(b.toType(DataType.FLOAT64, false)).sum();
+    }
+
     private record Solution(
             double[] coefficients, double[] eigenvalues, double slope, double predicted) {}
 
-    /** The saddle-free damped solve on the host; null if M or b is not finite. */
-    private Solution solve(double[][] m, double[] b, double decay) {
-        int k = b.length;
-        for (int i = 0; i < k; i++) {
-            if (!Double.isFinite(b[i])) {
-                return null;
-            }
-            for (int j = 0; j < k; j++) {
-                if (!Double.isFinite(m[i][j])) {
-                    return null;
-                }
-            }
-        }
-        RealMatrix matrix = new Array2DRowRealMatrix(k, k);
+    /**
+     * The saddle-free damped solve on the host, from the read model: \( r S^\top H S \) (row-major,
+     * symmetrized) plus \( \omega I \), then b.
+     */
+    private Solution solve(double[] model, int k) {
+        RealMatrix m = new Array2DRowRealMatrix(k, k);
+        double[] b = Arrays.copyOfRange(model, k * k, k * k + k);
+        RealVector bv = new ArrayRealVector(b, false);
         for (int i = 0; i < k; i++) {
             for (int j = 0; j < k; j++) {
-                matrix.setEntry(i, j, (m[i][j] + m[j][i]) / 2 + (i == j ? decay : 0));
+                double symmetric = (model[i * k + j] + model[j * k + i]) / 2;
+                m.setEntry(i, j, rescaleGrad * symmetric + (i == j ? decay : 0));
             }
         }
-        EigenDecomposition eigen = new EigenDecomposition(matrix);
+        EigenDecomposition eigen = new EigenDecomposition(m);
         double[] lambda = eigen.getRealEigenvalues();
         double[] c = new double[k];
         for (int i = 0; i < k; i++) {
@@ -460,7 +627,7 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
                 continue;
             }
             RealVector u = eigen.getEigenvector(i);
-            double weight = -u.dotProduct(new ArrayRealVector(b)) / denominator;
+            double weight = -u.dotProduct(bv) / denominator;
             for (int j = 0; j < k; j++) {
                 c[j] += weight * u.getEntry(j);
             }
@@ -470,102 +637,17 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
         for (int i = 0; i < k; i++) {
             slope += b[i] * c[i];
             for (int j = 0; j < k; j++) {
-                quadratic += c[i] * matrix.getEntry(i, j) * c[j];
+                quadratic += c[i] * m.getEntry(i, j) * c[j];
             }
         }
-        double[] sorted = lambda.clone();
-        Arrays.sort(sorted);
-        double[] descending = new double[k];
-        for (int i = 0; i < k; i++) {
-            descending[i] = sorted[k - 1 - i];
-        }
+        double[] descending = Arrays.stream(lambda).map(x -> -x).sorted().map(x -> -x).toArray();
         return new Solution(c, descending, slope, -(slope + quadratic / 2));
-    }
-
-    /** \( \frac{\omega}{2} \|w + t p\|^2 \), from three host scalars. */
-    private static double penalty(NDArray w, NDArray p, double t, float decay) {
-        if (decay == 0) {
-            return 0;
-        }
-        double ww = dot(w, w);
-        if (p == null) {
-            return decay / 2.0 * ww;
-        }
-        return decay / 2.0 * (ww + 2 * t * dot(w, p) + t * t * dot(p, p));
-    }
-
-    private static double dot(NDArray a, NDArray b) {
-        return a.mul(b).toType(DataType.FLOAT64, false).sum().getDouble();
-    }
-
-    private static double[][] toHost(NDArray matrix, int k) {
-        double[] flat = matrix.toType(DataType.FLOAT64, false).toDoubleArray();
-        double[][] m = new double[k][k];
-        for (int i = 0; i < k; i++) {
-            System.arraycopy(flat, i * k, m[i], 0, k);
-        }
-        return m;
-    }
-
-    private static NDList zerosLike(NDList arrays) {
-        NDList zeros = new NDList(arrays.size());
-        for (NDArray array : arrays) {
-            zeros.add(array.zerosLike());
-        }
-        return zeros;
-    }
-
-    /** Holds \( u = -t p \) per parameter (the base class moves w by \( -\eta u \)). */
-    private void prepareStep(NDList directions, List<Parameter> parameters) {
-        prepared = new HashMap<>();
-        for (int i = 0; i < parameters.size(); i++) {
-            NDArray direction = directions.get(i);
-            direction.attach(stateManager);
-            prepared.put(parameters.get(i).getArray().getUid(), direction);
-        }
-        rejected = false;
-    }
-
-    private void discardPrepared() {
-        if (prepared != null) {
-            for (NDArray array : prepared.values()) {
-                array.close();
-            }
-        }
-        prepared = null;
-        rejected = false;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    protected Map<String, NDArray> computeStep(
-            List<ParameterGradient> parameters, NDManager owner) {
-        if (rejected) {
-            rejected = false;
-            return null;
-        }
-        if (prepared == null) {
-            throw new IllegalStateException(
-                    "SubspaceNewton needs the batch: call trainStep(trainer, batch), or"
-                            + " prepare(block, loss, data, labels) after backward, before each"
-                            + " update");
-        }
-        Map<String, NDArray> directions = new HashMap<>();
-        for (ParameterGradient p : parameters) {
-            NDArray direction = prepared.remove(p.key());
-            if (direction == null) {
-                direction = p.weight().zerosLike();
-            }
-            direction.attach(owner);
-            directions.put(p.key(), direction);
-        }
-        discardPrepared();
-        return directions;
     }
 
     /** {@inheritDoc} */
     @Override
     protected boolean parametersChanged(List<String> keys) {
+        weightDecay.retain(keys);
         if (eigenBasis == null || eigenBasisKeys.equals(Set.copyOf(keys))) {
             return false;
         }
@@ -575,19 +657,29 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
         return true;
     }
 
+    /** {@inheritDoc} */
+    @Override
+    protected Map<String, Object> curvatureHealth() {
+        Map<String, Object> health = new LinkedHashMap<>();
+        health.put("lineSearchFailures", lineSearchFailures);
+        health.put("nonFiniteModels", nonFiniteModels);
+        return health;
+    }
+
     /**
-     * Saves the random generator, the line-search failure count and, for the EIGEN subspace, the
-     * eigenvector basis with its parameters and age. A step prepared but not yet taken is not part
-     * of the state: save between steps.
+     * Saves the random generator, the counts of steps that moved nothing and, for the EIGEN
+     * subspace, the eigenvector basis with its parameters (the refresh schedule follows the base
+     * class's count of taken steps). A prepared batch is not part of the state: save between steps.
      */
     @Override
     protected void writeState(OptimizerState state) {
-        state.putRandom(RANDOM, random).putLong(FAILURES, lineSearchFailures);
+        state.putRandom(RANDOM, random)
+                .putLong(FAILURES, lineSearchFailures)
+                .putLong(NON_FINITE, nonFiniteModels);
         if (eigenBasis != null) {
             state.put(BASIS, eigenBasis)
                     .putStrings(
-                            BASIS_PARAMETERS, eigenBasisKeys.stream().map(state::nameOf).toList())
-                    .putLong(BASIS_AGE, stepsSinceRefresh);
+                            BASIS_PARAMETERS, eigenBasisKeys.stream().map(state::nameOf).toList());
         }
     }
 
@@ -596,9 +688,9 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
     protected void readState(OptimizerState state) {
         Random restoredRandom = state.getRandom(RANDOM);
         long failures = state.getLong(FAILURES);
+        long nonFinite = state.contains(NON_FINITE) ? state.getLong(NON_FINITE) : 0;
         NDArray basis = null;
         Set<String> basisKeys = null;
-        int age = 0;
         if (state.contains(BASIS)) {
             if (subspace != Subspace.EIGEN) {
                 throw new IllegalArgumentException(
@@ -609,7 +701,6 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
             for (String name : state.getStrings(BASIS_PARAMETERS)) {
                 basisKeys.add(state.keyOf(name));
             }
-            age = Math.toIntExact(state.getLong(BASIS_AGE));
             if (stateManager == null) {
                 stateManager = state.parameterManager().newSubManager();
             }
@@ -624,19 +715,19 @@ public final class SubspaceNewton extends SecondOrderOptimizer {
                                 + dimension);
             }
         }
-        discardPrepared();
         if (eigenBasis != null) {
             eigenBasis.close();
         }
+        pending = null;
         random = restoredRandom;
         lineSearchFailures = failures;
+        nonFiniteModels = nonFinite;
         eigenBasis = basis;
         eigenBasisKeys = basisKeys;
-        stepsSinceRefresh = age;
     }
 
     /**
-     * Returns how many steps found no decrease along the subspace Newton direction and moved
+     * Returns how many taken steps found no decrease along the subspace Newton direction and moved
      * nothing.
      *
      * @return the count

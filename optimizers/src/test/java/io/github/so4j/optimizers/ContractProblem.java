@@ -265,6 +265,14 @@ final class ContractProblem implements AutoCloseable {
         }
     }
 
+    /** Multiplies one parameter's gradient (in block order) by {@code factor} in place. */
+    void scaleGradient(int index, double factor) {
+        NDArray w = parameters().get(index);
+        try (NDArray g = w.getGradient()) {
+            g.muli(factor);
+        }
+    }
+
     NDManager manager() {
         return manager;
     }

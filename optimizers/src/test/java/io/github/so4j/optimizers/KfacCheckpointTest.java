@@ -28,8 +28,9 @@ import org.junit.jupiter.api.Test;
 /**
  * Checkpoint and resume of {@link Kfac}: training k steps, saving, restoring into a fresh model and
  * optimizer and training n more gives bit for bit the weights of k + n uninterrupted steps (running
- * factors, last inverses, momenta, the uncovered rule's state and the update counters all
- * restored); a checkpoint that does not fit fails clearly and changes nothing.
+ * factors, last inverses, momenta, the uncovered rule's state and the update counters all restored;
+ * the health reports agree but for the count of host reads, which is this process's); a checkpoint
+ * that does not fit fails clearly and changes nothing.
  */
 class KfacCheckpointTest {
 
@@ -144,7 +145,7 @@ class KfacCheckpointTest {
             for (String name : expected.keySet()) {
                 assertArrayEquals(expected.get(name), actual.get(name), 0.0, name);
             }
-            assertEquals(first.health(), resumed.health());
+            assertEquals(withoutHostReads(first.health()), withoutHostReads(resumed.health()));
             assertEquals(first.kroneckerHealth(), resumed.kroneckerHealth());
             boolean same = true;
             for (String name : expected.keySet()) {
@@ -152,6 +153,22 @@ class KfacCheckpointTest {
             }
             assertFalse(same, "without the optimizer's state the run should differ");
         }
+    }
+
+    /**
+     * The health report without its count of host reads, which counts this process's reads (the
+     * resumed optimizer made none before the checkpoint) rather than state.
+     */
+    private static OptimizerHealth withoutHostReads(OptimizerHealth health) {
+        return new OptimizerHealth(
+                health.steps(),
+                health.skippedSteps(),
+                health.nonFiniteGradientSteps(),
+                health.rejectedStatisticsSteps(),
+                health.restarts(),
+                health.lastProblem(),
+                new OptimizerHealth.HostReadCount(0, 0),
+                health.curvature());
     }
 
     private static byte[] save(SecondOrderOptimizer optimizer, KfacNet net) throws IOException {

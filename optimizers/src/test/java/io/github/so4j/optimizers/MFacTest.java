@@ -48,6 +48,7 @@ class MFacTest {
                         .optDamping(lambda)
                         .optLearningRate(lr)
                         .optMomentum(momentum)
+                        .optDampening(momentum)
                         .optWeightDecays(decay)
                         .build();
         Random data = new Random(11);

@@ -99,8 +99,8 @@ class ShampooCheckpointTest {
                         assertThrows(
                                 IllegalArgumentException.class, () -> load(wider, other, good));
                 assertEquals(
-                        "the saved firstMoment of '01Linear_weight' has shape (6, 2, 2), but this"
-                                + " optimizer's settings give (1, 4, 5)",
+                        "the saved left statistics of 01Linear_weight are float32 (6, 2, 2), but"
+                                + " this preconditioner's are float32 (1, 4, 4)",
                         blocks.getMessage());
                 assertArrayEquals(
                         before, MFacCheckpointTest.save(wider, other), "a failed load changed it");
@@ -113,8 +113,8 @@ class ShampooCheckpointTest {
                         assertThrows(
                                 IllegalArgumentException.class, () -> load(still, other, good));
                 assertEquals(
-                        "the checkpoint has velocity for parameter '01Linear_bias', but this"
-                                + " optimizer's settings have none",
+                        "the checkpoint keeps [momentum/velocity] for the update of each"
+                                + " parameter, but this optimizer's settings keep []",
                         momentum.getMessage());
             }
         }

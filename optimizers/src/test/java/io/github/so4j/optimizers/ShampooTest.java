@@ -9,6 +9,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.training.tracker.Tracker;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.shampoo.RootHealth;
 import io.github.so4j.curvature.testing.Dense;
 import io.github.so4j.curvature.testing.LiveArrays;
@@ -290,13 +292,7 @@ class ShampooTest {
                     g[i] = scales[t - 1] * q[i / 4][i % 4];
                 }
                 NDArray gradient = Dense.toArray(manager, g, DataType.FLOAT64).reshape(4, 4);
-                Map<String, NDArray> directions =
-                        shampoo.computeStep(
-                                List.of(
-                                        new SecondOrderOptimizer.ParameterGradient(
-                                                "w", "w", weight, gradient)),
-                                manager);
-                double[] actual = Dense.toDoubles(directions.get("w"));
+                double[] actual = Dense.toDoubles(takenStep(shampoo, t, weight, gradient, manager));
                 double[] mHat = new double[16];
                 double[] graft = new double[16];
                 double mNorm = 0;
@@ -323,6 +319,39 @@ class ShampooTest {
                     assertTrue(Dense.relativeError(actual, graft) < 1e-14);
                 }
             }
+        }
+    }
+
+    /**
+     * Calls {@link Shampoo#computeStep} for the taken step t of one parameter {@code w}, as the
+     * base class does (a guard whose index is known on the host), and commits its state changes.
+     */
+    private static NDArray takenStep(
+            Shampoo shampoo, int t, NDArray weight, NDArray gradient, NDManager manager) {
+        try (NDManager scope = manager.newSubManager()) {
+            Step.Resolver known =
+                    new Step.Resolver() {
+                        @Override
+                        public long takenBefore() {
+                            return t - 1;
+                        }
+
+                        @Override
+                        public boolean decide(NDArray accepted) {
+                            return HostReads.toBoolean(accepted);
+                        }
+                    };
+            Step step = new Step(scope, scope.create(true), scope.create(t - 1L), t, t, known);
+            Map<String, NDArray> directions =
+                    shampoo.computeStep(
+                            List.of(
+                                    new SecondOrderOptimizer.ParameterGradient(
+                                            "w", "w", weight, gradient)),
+                            manager,
+                            step);
+            NDArray accepted = step.acceptance();
+            step.commits().forEach(commit -> commit.commit(accepted));
+            return directions.get("w");
         }
     }
 
@@ -370,6 +399,157 @@ class ShampooTest {
             assertEquals(8, withBadStep.health().steps());
             assertEquals(clean.rootHealth(), withBadStep.rootHealth());
         }
+    }
+
+    /**
+     * A NaN in one parameter's gradient only, the first (a preconditioned weight) or the last (a
+     * bias that only the grafted method moves), rejects the whole step on the device: the run is
+     * then bit-identical to a twin run in which that step never happened. The bad step comes after
+     * 2 taken steps (index 3, an ordinary step, rejected on the device) or after 3 (index 4, a root
+     * refresh with roots every 2 steps, rejected on the host before any root is computed); the
+     * twins then run through three more refreshes, with blocks, momentum and weight decay.
+     */
+    @ParameterizedTest(name = "parameter {0}, after {1} taken steps")
+    @CsvSource({"0, 2", "0, 3", "3, 2", "3, 3"})
+    void aNonFiniteGradientOfOneParameterLeavesNoTrace(int parameter, int takenBefore) {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Shampoo poisoned = twinShampoo();
+            Shampoo clean = twinShampoo();
+            try (ContractProblem a = ContractProblem.mlp(manager, DataType.FLOAT32, poisoned);
+                    ContractProblem b = ContractProblem.mlp(manager, DataType.FLOAT32, clean)) {
+                for (int step = 0; step < 9; step++) {
+                    if (step == takenBefore) {
+                        double[] before = a.weights();
+                        a.backward();
+                        a.scaleGradient(parameter, Double.NaN);
+                        a.update();
+                        assertArrayEquals(before, a.weights(), 0.0);
+                    }
+                    a.backward();
+                    a.update();
+                    b.backward();
+                    b.update();
+                }
+                assertArrayEquals(b.weights(), a.weights(), 0.0);
+                assertEquals(clean.rootHealth(), poisoned.rootHealth());
+                assertEquals(2 * 4, poisoned.rootHealth().computations());
+                assertEquals(10, poisoned.health().steps());
+                assertEquals(1, poisoned.health().skippedSteps());
+                assertEquals(1, poisoned.health().nonFiniteGradientSteps());
+            }
+        }
+    }
+
+    private static Shampoo twinShampoo() {
+        return Shampoo.builder()
+                .optMaxPreconditionerDim(2)
+                .optPreconditionFrequency(2)
+                .optMomentum(0.5f)
+                .optWeightDecays(1e-3f)
+                .optLearningRate(0.05f)
+                .build();
+    }
+
+    /**
+     * Ordinary steps read nothing from the device; a root refresh (every 5 steps, from step 5)
+     * reads 6 times: the schedule's check of the step's index (the host has not read since the last
+     * refresh), the step's decision, and one host eigendecomposition for each of the four factors
+     * (L and R of the two weights, 4 x 5 and 3 x 4: small enough for the host). Over 20 steps: 24
+     * reads, on 4 steps, as {@code health()} reports them.
+     */
+    @Test
+    void onlyRootRefreshesReadFromTheDevice() {
+        Shampoo shampoo =
+                Shampoo.builder().optLearningRate(0.01f).optPreconditionFrequency(5).build();
+        Random data = new Random(7);
+        try (TinyTanhNet net = new TinyTanhNet(shampoo, DataType.FLOAT32)) {
+            long[] reads = new long[20];
+            for (int step = 0; step < 20; step++) {
+                double[][][] batch = TinyTanhNet.batch(data);
+                long before = HostReads.count();
+                net.step(batch[0], batch[1]);
+                reads[step] = HostReads.count() - before;
+            }
+            long[] expected = new long[20];
+            for (int t = 5; t <= 20; t += 5) {
+                expected[t - 1] = 6;
+            }
+            assertArrayEquals(expected, reads);
+            OptimizerHealth health = shampoo.health();
+            assertEquals(4, health.hostReads().stepsWithReads());
+            assertEquals(24, health.hostReads().reads());
+            assertEquals(2 * 4, shampoo.rootHealth().computations());
+        }
+    }
+
+    /**
+     * Roots that needed a rung of the failure ladder are reported under the model's names for their
+     * parameters, after the totals. At step 1 the right factor of each weight, \( G^\top G \) for a
+     * 4 x 5 and a 3 x 4 gradient, has a zero eigenvalue: with a ridge of \( 10^{-10} \lambda_{\max}
+     * \) the iteration on the device reaches no acceptable residual, in float32 or float64, and
+     * both roots are computed on the host. The biases have no roots and are not listed. (The
+     * contract problem: seeded weights and data, so the run repeats exactly.)
+     */
+    @Test
+    void rootProblemsAreNamedByParameter() {
+        Shampoo shampoo =
+                Shampoo.builder()
+                        .optPreconditionFrequency(1)
+                        .optHostRootMaxDim(0)
+                        .optEpsilon(1e-10)
+                        .build();
+        try (NDManager manager = NDManager.newBaseManager();
+                ContractProblem problem = ContractProblem.mlp(manager, DataType.FLOAT32, shampoo)) {
+            shampoo.nameParameters(problem.block);
+            problem.backward();
+            problem.update();
+            Map<String, Object> curvature = shampoo.health().curvature();
+            assertEquals(
+                    List.of(
+                            "rootComputations",
+                            "float64Retries",
+                            "hostFallbacks",
+                            "failedRoots",
+                            "consecutiveRootFailures",
+                            "lastRootProblem",
+                            "parameter 01Linear_weight",
+                            "parameter 03Linear_weight"),
+                    List.copyOf(curvature.keySet()));
+            RootHealth total = shampoo.rootHealth();
+            assertEquals(2, total.float64Retries(), curvature.toString());
+            assertEquals(2, total.hostFallbacks(), curvature.toString());
+            assertEquals(total.hostFallbacks(), curvature.get("hostFallbacks"));
+            assertEquals(0L, curvature.get("failedRoots"));
+            for (String name : List.of("01Linear_weight", "03Linear_weight")) {
+                assertTrue(
+                        curvature
+                                .get("parameter " + name)
+                                .toString()
+                                .startsWith(
+                                        "RootHealth[computations=1, float64Retries=1,"
+                                                + " hostFallbacks=1, failedRoots=0,"),
+                        curvature.toString());
+            }
+        }
+    }
+
+    /** A learning-rate schedule that gives a negative or NaN rate fails at build(), by name. */
+    @Test
+    void badLearningRateTrackersFailInBuild() {
+        assertMessage(
+                "learningRateTracker must give finite, non-negative values, but its first is NaN",
+                () -> Shampoo.builder().optLearningRateTracker(Tracker.fixed(Float.NaN)).build());
+        assertMessage(
+                "learningRateTracker must give finite, non-negative values, but its first is"
+                        + " -0.1",
+                () ->
+                        Shampoo.builder()
+                                .optLearningRateTracker(
+                                        Tracker.factor()
+                                                .setBaseValue(-0.1f)
+                                                .setFactor(0.5f)
+                                                .build())
+                                .build());
     }
 
     /**

@@ -3,6 +3,7 @@ package io.github.so4j.optimizers;
 import java.util.List;
 import java.util.function.BiConsumer;
 import java.util.function.IntFunction;
+import java.util.function.IntUnaryOperator;
 
 /**
  * The registry that drives the contract tests: every so4j optimizer, built with settings that suit
@@ -19,11 +20,14 @@ final class So4jOptimizers {
      * @param name a name for test reports
      * @param factory builds a fresh optimizer with the given maxConsecutiveSkips
      * @param afterBackward what to call between backward and the update
+     * @param stepsWithReads of n steps without a rejected one, how many read from the device: the
+     *     amortized steps of the entry's settings
      */
     record Entry(
             String name,
             IntFunction<SecondOrderOptimizer> factory,
-            BiConsumer<SecondOrderOptimizer, ContractProblem> afterBackward) {
+            BiConsumer<SecondOrderOptimizer, ContractProblem> afterBackward,
+            IntUnaryOperator stepsWithReads) {
 
         SecondOrderOptimizer build() {
             return factory.apply(100);
@@ -66,7 +70,8 @@ final class So4jOptimizers {
                                         .optLearningRate(0.01f)
                                         .optMaxConsecutiveSkips(skips)
                                         .build(),
-                        NOTHING),
+                        NOTHING,
+                        n -> 0),
                 new Entry(
                         "mfac-per-parameter",
                         skips ->
@@ -77,7 +82,8 @@ final class So4jOptimizers {
                                         .optLearningRate(0.01f)
                                         .optMaxConsecutiveSkips(skips)
                                         .build(),
-                        NOTHING),
+                        NOTHING,
+                        n -> 0),
                 new Entry(
                         "subspace-newton",
                         skips ->
@@ -87,7 +93,8 @@ final class So4jOptimizers {
                                         .optLearningRate(1f)
                                         .optMaxConsecutiveSkips(skips)
                                         .build(),
-                        SUBSPACE),
+                        SUBSPACE,
+                        n -> n),
                 new Entry(
                         "subspace-newton-eigen",
                         skips ->
@@ -99,7 +106,8 @@ final class So4jOptimizers {
                                         .optLearningRate(1f)
                                         .optMaxConsecutiveSkips(skips)
                                         .build(),
-                        SUBSPACE),
+                        SUBSPACE,
+                        n -> n),
                 new Entry(
                         "kfac",
                         skips ->
@@ -111,7 +119,8 @@ final class So4jOptimizers {
                                         .optLearningRate(0.05f)
                                         .optMaxConsecutiveSkips(skips)
                                         .build(),
-                        NOTHING),
+                        NOTHING,
+                        n -> n / 2),
                 new Entry(
                         "shampoo",
                         skips ->
@@ -122,6 +131,7 @@ final class So4jOptimizers {
                                         .optLearningRate(0.01f)
                                         .optMaxConsecutiveSkips(skips)
                                         .build(),
-                        NOTHING));
+                        NOTHING,
+                        n -> n / 2));
     }
 }

@@ -1,5 +1,6 @@
 package io.github.so4j.bench.compare;
 
+import io.github.so4j.optimizers.OptimizerHealth;
 import java.util.List;
 import java.util.Map;
 
@@ -24,6 +25,10 @@ import java.util.Map;
  *     target, or -1 if it never was
  * @param secondsToTarget the training time up to that step, or NaN
  * @param health the optimizer's health counters (so4j optimizers), or an empty map
+ * @param hostReads the device-to-host reads an so4j optimizer made during the timed steps (the
+ *     steps after the run's warm-up steps, those {@code msPerStep} averages), the reads of the
+ *     harness's own {@code health()} calls left out; null for optimizers that do not count their
+ *     reads (DJL's)
  * @param curve the loss after every step
  * @param evaluations the test-set evaluations made during training
  */
@@ -44,6 +49,7 @@ public record RunResult(
         int stepsToTarget,
         double secondsToTarget,
         Map<String, Object> health,
+        OptimizerHealth.HostReadCount hostReads,
         List<StepRecord> curve,
         List<EvaluationRecord> evaluations) {
 

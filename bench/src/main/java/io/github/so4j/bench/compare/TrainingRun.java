@@ -38,6 +38,11 @@ import java.util.stream.Collectors;
  * waits for an asynchronous device); fetching the batch and the evaluations are not timed. The test
  * set is evaluated at evenly spaced steps during training, and the model on the whole training set
  * and the test set at the end.
+ *
+ * <p>For so4j's optimizers ({@link SecondOrderOptimizer}) the run also names the parameters as the
+ * model names them ({@link SecondOrderOptimizer#nameParameters}), so that the optimizer's warnings
+ * and health speak of {@code 01Linear_weight} rather than of an array id, and it counts the
+ * optimizer's device-to-host reads over the timed steps (see {@link #timedHostReads}).
  */
 public final class TrainingRun {
 
@@ -194,6 +199,12 @@ public final class TrainingRun {
                     plan.optimizer().strategy().prepare(plan.workload().newBlock(), optimizer));
             try (Trainer trainer = model.newTrainer(config)) {
                 trainer.initialize(plan.workload().inputShape());
+                SecondOrderOptimizer so4j =
+                        optimizer instanceof SecondOrderOptimizer o
+                                ? o.nameParameters(model.getBlock())
+                                : null;
+                // before the first step the optimizer has made no read; health() is not asked then
+                OptimizerHealth.HostReadCount readsBefore = new OptimizerHealth.HostReadCount(0, 0);
                 BatchSampler sampler =
                         new BatchSampler(
                                 new SeededShuffleSampler(plan.seed()), plan.batchSize(), false);
@@ -213,6 +224,11 @@ public final class TrainingRun {
                         batches = train.getData(trainer.getManager(), sampler).iterator();
                     }
                     try (Batch batch = batches.next()) {
+                        if (so4j != null
+                                && plan.warmupSteps() > 0
+                                && step == plan.warmupSteps() + 1) {
+                            readsBefore = so4j.health().hostReads();
+                        }
                         long start = System.nanoTime();
                         double loss = plan.optimizer().strategy().step(trainer, batch, optimizer);
                         double reported = batchLoss.take();
@@ -247,6 +263,13 @@ public final class TrainingRun {
                                         step, seconds, e.meanLoss(), e.accuracy()));
                     }
                 }
+                OptimizerHealth health = null;
+                OptimizerHealth.HostReadCount hostReads = null;
+                if (so4j != null) {
+                    OptimizerHealth after = so4j.health();
+                    health = so4j.health();
+                    hostReads = timedHostReads(readsBefore, after, health);
+                }
                 if (test == null) {
                     return null;
                 }
@@ -271,17 +294,47 @@ public final class TrainingRun {
                         plan.targetLoss(),
                         stepsToTarget,
                         secondsToTarget,
-                        health(optimizer),
+                        health(health),
+                        hostReads,
                         curve,
                         evaluations);
             }
         }
     }
 
-    private static Map<String, Object> health(Optimizer optimizer) {
+    /**
+     * Returns the device-to-host reads an so4j optimizer made during the timed steps (the steps
+     * after the run's warm-up steps), from three {@link SecondOrderOptimizer#health()} snapshots:
+     * {@code before}, taken just before the first timed step (or zero when the first step is timed:
+     * a new optimizer has made no read), and {@code after} and {@code again}, taken one after the
+     * other just after the last step.
+     *
+     * <p>Counted: every read the optimizer counts while the timed steps run, that is inside its
+     * updates ({@code reads}), and how many of those steps made at least one ({@code
+     * stepsWithReads}). Not counted: the reads made by the {@code health()} calls themselves.
+     * {@code before} already includes its own read; {@code after} includes its own read too, which
+     * is removed as the difference between {@code again} and {@code after} (nothing but that second
+     * {@code health()} call happens between them, and it costs what the first one did). Like any
+     * {@code health()} call, {@code before} reads the optimizer's step counters, so the optimizer's
+     * own periodic check of them (every {@code maxConsecutiveSkips} steps) restarts its period
+     * there: over the window that can make one read fewer than a run that does not ask.
+     *
+     * @param before the snapshot before the first timed step
+     * @param after the snapshot after the last step
+     * @param again a second snapshot right after {@code after}
+     * @return the reads and the steps with reads of the timed steps
+     */
+    static OptimizerHealth.HostReadCount timedHostReads(
+            OptimizerHealth.HostReadCount before, OptimizerHealth after, OptimizerHealth again) {
+        long healthReads = again.hostReads().reads() - after.hostReads().reads();
+        return new OptimizerHealth.HostReadCount(
+                after.hostReads().reads() - healthReads - before.reads(),
+                after.hostReads().stepsWithReads() - before.stepsWithReads());
+    }
+
+    private static Map<String, Object> health(OptimizerHealth h) {
         Map<String, Object> map = new LinkedHashMap<>();
-        if (optimizer instanceof SecondOrderOptimizer) {
-            OptimizerHealth h = ((SecondOrderOptimizer) optimizer).health();
+        if (h != null) {
             map.put("steps", h.steps());
             map.put("skipped_steps", h.skippedSteps());
             map.put("non_finite_gradient_steps", h.nonFiniteGradientSteps());

@@ -3,6 +3,7 @@ package io.github.so4j.bench.report;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.github.so4j.bench.compare.RunResult;
+import io.github.so4j.optimizers.OptimizerHealth;
 import java.io.IOException;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
@@ -23,7 +24,14 @@ import java.util.Map;
  * optimizer}, {@code settings}, {@code steps}, {@code batch_size}, {@code seed}, {@code
  * final_train_loss}, {@code test_loss}, {@code test_accuracy}, {@code ms_per_step}, {@code
  * train_seconds}, {@code peak_rss_mb}, {@code target_loss}, {@code steps_to_target}, {@code
- * seconds_to_target}, {@code health}, {@code curve_csv} and {@code eval_csv}.
+ * seconds_to_target}, {@code health}, {@code host_reads}, {@code curve_csv} and {@code eval_csv}.
+ *
+ * <p>{@code host_reads} is {@code {"reads": N, "steps_with_reads": K}} for so4j's optimizers: the
+ * device-to-host reads the optimizer made during the timed steps (those {@code ms_per_step}
+ * averages: the steps after the run's warm-up steps), and how many of those steps made at least
+ * one; the reads of the harness's own {@code health()} calls are not counted. It is {@code null}
+ * for DJL's optimizers (SGD, Adam, AdamW), which do not count their reads: the key is always there,
+ * so that a script reads every row alike.
  */
 public final class ResultFiles {
 
@@ -53,6 +61,17 @@ public final class ResultFiles {
      */
     public static String evalFileName(RunResult result) {
         return stem(result) + "-eval.csv";
+    }
+
+    /** The JSON object of {@code host_reads}, or null. */
+    private static Map<String, Object> hostReads(OptimizerHealth.HostReadCount count) {
+        if (count == null) {
+            return null;
+        }
+        Map<String, Object> map = new LinkedHashMap<>();
+        map.put("reads", count.reads());
+        map.put("steps_with_reads", count.stepsWithReads());
+        return map;
     }
 
     private static String stem(RunResult r) {
@@ -129,6 +148,7 @@ public final class ResultFiles {
                     "seconds_to_target",
                     Double.isNaN(r.secondsToTarget()) ? null : r.secondsToTarget());
             row.put("health", r.health());
+            row.put("host_reads", hostReads(r.hostReads()));
             row.put("curve_csv", curveFileName(r));
             row.put("eval_csv", evalFileName(r));
             rows.add(row);

@@ -15,7 +15,10 @@ public final class ResultTable {
     /**
      * Formats the table. "vs adam" is each optimizer's mean ms per step divided by Adam's on the
      * same workload, when Adam ran; "to target" gives the mean steps and seconds to the target loss
-     * over the seeds that reached it.
+     * over the seeds that reached it. "host reads" gives, for so4j's optimizers, the device-to-host
+     * reads made during the timed steps and, in parentheses, on how many of those steps (the mean
+     * over the seeds when they differ), such as {@code 5 (5)} or {@code 0 (0)}; {@code -} for DJL's
+     * optimizers, which do not count them.
      *
      * @param results the runs
      * @return the table, lines ending in {@code \n}
@@ -27,7 +30,7 @@ public final class ResultTable {
         String header =
                 String.format(
                         Locale.ROOT,
-                        "%-11s %-16s %6s %5s %-17s %-11s %-15s %-19s %-13s %8s %8s%n",
+                        "%-11s %-16s %6s %5s %-17s %-11s %-15s %-19s %-13s %8s %8s %14s%n",
                         "workload",
                         "optimizer",
                         "steps",
@@ -38,7 +41,8 @@ public final class ResultTable {
                         "to target (s)",
                         "ms/step",
                         "vs adam",
-                        "peak MiB");
+                        "peak MiB",
+                        "host reads");
         out.append(header);
         out.append("-".repeat(header.length() - 1)).append('\n');
         for (OptimizerSummary s : summaries) {
@@ -46,7 +50,7 @@ public final class ResultTable {
             out.append(
                     String.format(
                             Locale.ROOT,
-                            "%-11s %-16s %6d %5d %-17s %-11s %-15s %-19s %-13s %7.2fx %8.0f%n",
+                            "%-11s %-16s %6d %5d %-17s %-11s %-15s %-19s %-13s %7.2fx %8.0f %14s%n",
                             s.workload(),
                             s.optimizer(),
                             s.runs().get(0).steps(),
@@ -59,7 +63,8 @@ public final class ResultTable {
                             target(s),
                             value(s, RunResult::msPerStep, spread, "%.2f"),
                             s.mean(RunResult::msPerStep) / adam,
-                            s.mean(RunResult::peakRssMb)));
+                            s.mean(RunResult::peakRssMb),
+                            hostReads(s)));
         }
         return out.toString();
     }
@@ -74,6 +79,27 @@ public final class ResultTable {
             return mean;
         }
         return mean + " ±" + String.format(Locale.ROOT, format, s.std(metric)).replace("%", "");
+    }
+
+    /** "reads (steps with reads)" over the timed steps, or "-" when a run did not count them. */
+    private static String hostReads(OptimizerSummary s) {
+        if (s.runs().stream().anyMatch(r -> r.hostReads() == null)) {
+            return "-";
+        }
+        return count(s, r -> r.hostReads().reads())
+                + " ("
+                + count(s, r -> r.hostReads().stepsWithReads())
+                + ")";
+    }
+
+    /** The value if every seed gave the same, else the mean with one decimal. */
+    private static String count(
+            OptimizerSummary s, java.util.function.ToLongFunction<RunResult> metric) {
+        long first = metric.applyAsLong(s.runs().get(0));
+        if (s.runs().stream().allMatch(r -> metric.applyAsLong(r) == first)) {
+            return Long.toString(first);
+        }
+        return String.format(Locale.ROOT, "%.1f", s.mean(r -> metric.applyAsLong(r)));
     }
 
     private static String target(OptimizerSummary s) {

@@ -112,6 +112,90 @@ class CompareCommandTest {
         assertTrue(html.contains("<pre>"), html);
     }
 
+    @Test
+    void so4jRowsCountTheirHostReadsOverTheTimedSteps() throws IOException {
+        int steps = 6;
+        int timedSteps = steps - TrainingRun.Plan.defaultWarmup(steps);
+        assertTrue(timedSteps < steps, "the run's own warm-up step is left out");
+        List<String> so4j = List.of("mfac", "kfac", "shampoo", "subspace-newton");
+        int code =
+                run(
+                        "compare",
+                        "--steps",
+                        Integer.toString(steps),
+                        "--subset",
+                        "256",
+                        "--batch",
+                        "32",
+                        "--optimizers",
+                        "adam," + String.join(",", so4j),
+                        "--evals",
+                        "2",
+                        "--warmup",
+                        "0",
+                        "--out",
+                        out.toString(),
+                        "--no-progress");
+        assertEquals(0, code, stderr.toString());
+        JsonNode summary = new ObjectMapper().readTree(out.resolve("summary.json").toFile());
+        assertEquals(1 + so4j.size(), summary.size());
+        for (JsonNode run : summary) {
+            String optimizer = run.get("optimizer").asText();
+            assertTrue(run.has("host_reads"), "host_reads missing in " + run);
+            JsonNode reads = run.get("host_reads");
+            if (optimizer.equals("adam")) {
+                assertTrue(reads.isNull(), "DJL's Adam counts no reads: " + reads);
+                continue;
+            }
+            assertTrue(so4j.contains(optimizer), optimizer);
+            assertTrue(reads.isObject(), optimizer + ": " + reads);
+            assertEquals(2, reads.size(), optimizer + ": " + reads);
+            assertTrue(reads.get("reads").isIntegralNumber(), optimizer + ": " + reads);
+            assertTrue(reads.get("steps_with_reads").isIntegralNumber(), optimizer + ": " + reads);
+            long n = reads.get("reads").asLong();
+            long k = reads.get("steps_with_reads").asLong();
+            assertTrue(k >= 0 && k <= timedSteps, optimizer + ": " + reads);
+            assertTrue(n >= k, optimizer + ": a step with reads made at least one: " + reads);
+        }
+        String table = stdout.toString();
+        assertTrue(table.contains("host reads"), table);
+        assertTrue(table.lines().anyMatch(l -> l.matches("mlp +adam .* -")), table);
+        assertTrue(table.lines().anyMatch(l -> l.matches("mlp +mfac .* \\d+ \\(\\d+\\)")), table);
+    }
+
+    @Test
+    void allStepsAreTimedWithoutEvaluationsAndHostReadsCountThemAll() throws IOException {
+        int steps = 4;
+        assertEquals(
+                0,
+                run(
+                        "compare",
+                        "--steps",
+                        Integer.toString(steps),
+                        "--subset",
+                        "128",
+                        "--optimizers",
+                        "sgd,shampoo",
+                        "--evals",
+                        "0",
+                        "--warmup",
+                        "0",
+                        "--set",
+                        "shampoo.precondition_frequency=2",
+                        "--out",
+                        out.toString(),
+                        "--no-progress"),
+                stderr.toString());
+        JsonNode summary = new ObjectMapper().readTree(out.resolve("summary.json").toFile());
+        assertTrue(summary.get(0).get("host_reads").isNull(), summary.get(0).toString());
+        JsonNode reads = summary.get(1).get("host_reads");
+        assertEquals("shampoo", summary.get(1).get("optimizer").asText());
+        long k = reads.get("steps_with_reads").asLong();
+        // roots refreshed every 2 steps are decided and computed on the host: those steps read
+        assertTrue(k >= 1 && k <= steps, reads.toString());
+        assertTrue(reads.get("reads").asLong() >= k, reads.toString());
+    }
+
     /** The PNG decodes, has the promised size and is not blank: several colours drawn. */
     private static void assertPlotDrawn(Path png) throws IOException {
         BufferedImage image = ImageIO.read(png.toFile());

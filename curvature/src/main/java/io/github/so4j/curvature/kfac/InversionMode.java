@@ -12,7 +12,8 @@ public enum InversionMode {
      * Factored Tikhonov damping with the \( \pi \) correction (Martens and Grosse 2015, section
      * 6.3): \( V = (G + \tfrac{\sqrt{\lambda}}{\pi} I)^{-1} M (A + \pi \sqrt{\lambda} I)^{-1} \)
      * with \( \pi = \sqrt{(\mathrm{tr} A / \dim A) / (\mathrm{tr} G / \dim G)} \). Both inverses
-     * are computed on the device, in float64, by {@code NDArray.inverse()}.
+     * are computed on the device, in float64, by {@code HostReads.inverse} (counted as host reads:
+     * the engine checks for singularity on the host), and \( \pi \) on the device.
      *
      * <p><b>Cost</b> of a refresh: about \( \tfrac{2}{3}(p^3 + q^3) \) flops for p x p \( A \) and
      * q x q \( G \); of a product: \( 2pq(p + q) \) flops.

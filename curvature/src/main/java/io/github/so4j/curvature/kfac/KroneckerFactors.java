@@ -7,6 +7,9 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.so4j.curvature.DeviceCounters;
+import io.github.so4j.curvature.Finite;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.Workspace;
 import java.util.List;
 import org.apache.commons.math3.exception.MathIllegalStateException;
@@ -30,22 +33,36 @@ import org.slf4j.LoggerFactory;
  * \( A_t = (1 - 1/w_t) A_{t-1} + (1/w_t) \hat A_t \) (the first update takes \( \hat A_1 \) as it
  * is; later ones approach the plain average with weight \( 1 - \rho \)), and the same for \( G \).
  *
- * <p>The damped inverse is recomputed by {@link #refresh(double)}, as {@link InversionMode} says,
- * and applied to any number of gradients by {@link #precondition(NDArray)}. Failures follow a
- * ladder: statistics that the caller found non-finite are rejected with {@link #rejectUpdate()}
- * (the running factors stay); a refresh that throws or yields non-finite values keeps the previous
- * preconditioner and is counted; once {@link KroneckerSettings#maxConsecutiveFailures()} refreshes
- * in a row have failed, the next failure throws. Each streak of problems is logged once at WARN.
+ * <p><b>Guarded updates.</b> A training step that may still be rejected {@linkplain #stage stages}
+ * its statistics: the candidate factors are computed on the device and nothing changes. {@link
+ * #commit} then keeps the candidate where the step's decision (a boolean on the device) is true and
+ * the old factors where it is false, bit for bit, without reading anything on the host. The
+ * averaging weight \( w \) and the counts of updates and rejected statistics live on the device
+ * beside the factors, so a rejected step leaves no trace in them either; {@link #health()} reads
+ * them. {@link #update} stages and commits at once, for callers without a step guard.
  *
- * <p><b>Cost</b>: an update, \( 2(p^2 + q^2) \) flops; a refresh and a product, see {@link
- * InversionMode}. Memory: \( 2(p^2 + q^2) \) entries in the statistics' dtype (factors and
- * inverses; {@link InversionMode#EIGEN} adds pq).
+ * <p>The damped inverse is recomputed by {@link #refresh(double)}, as {@link InversionMode} says,
+ * from the factors as they will be once the staged statistics (if any) are committed, and applied
+ * to any number of gradients by {@link #precondition(NDArray)}. A refresh is host work that reads
+ * from the device (see {@link #refresh}), so a caller with a step guard refreshes only on steps it
+ * knows are taken. Failures follow a ladder: a refresh that throws or yields non-finite values
+ * keeps the previous preconditioner and is counted; once {@link
+ * KroneckerSettings#maxConsecutiveFailures()} refreshes in a row have failed, the next failure
+ * throws. Each streak of problems is logged once at WARN.
+ *
+ * <p><b>Cost</b>: a staged update, \( 4(p^2 + q^2) \) flops and as many numbers of candidate state
+ * until the commit, which selects entry by entry (\( p^2 + q^2 \) more passes); a refresh and a
+ * product, see {@link InversionMode}. Memory: \( 2(p^2 + q^2) \) entries in the statistics' dtype
+ * (factors and inverses; {@link InversionMode#EIGEN} adds pq).
  *
  * @see <a href="https://arxiv.org/abs/1503.05671">paper</a>
  */
 public final class KroneckerFactors implements AutoCloseable {
 
     private static final Logger logger = LoggerFactory.getLogger(KroneckerFactors.class);
+
+    /** A refresh that found no statistics folded in (the averaging weight is 0). */
+    private static final NDArray[] NO_STATISTICS = new NDArray[0];
 
     private final NDManager manager;
     private final String name;
@@ -54,19 +71,34 @@ public final class KroneckerFactors implements AutoCloseable {
     private final KroneckerSettings settings;
     private final InversionMode mode;
 
+    /**
+     * On the device, from the first staged update on: the running factors, the sum of the averaging
+     * weights (float64) and the counts of committed updates and rejected statistics (int64).
+     */
     private NDArray inputFactor;
+
     private NDArray outputFactor;
-    private double weightSum;
+    private NDArray weightSum;
+    private DeviceCounters counts;
+    private Candidate staged;
+
     private NDArray left;
     private NDArray right;
     private NDArray scale;
 
-    private long factorUpdates;
-    private long rejectedFactorUpdates;
     private long refreshes;
     private long failedRefreshes;
     private int consecutiveFailures;
-    private boolean rejecting;
+    private long rejectionsReported;
+
+    /** The factors and averaging weight after a staged update, owned by this object. */
+    private record Candidate(NDArray input, NDArray output, NDArray weightSum) {
+        void close() {
+            input.close();
+            output.close();
+            weightSum.close();
+        }
+    }
 
     /**
      * Creates empty factors.
@@ -113,50 +145,134 @@ public final class KroneckerFactors implements AutoCloseable {
     }
 
     /**
-     * Folds one batch's statistics into the running factors. The caller has checked that they are
-     * finite (see {@link FactorStatistics#finiteProbe()}).
+     * Computes the running factors that one batch's statistics would give, without changing
+     * anything until {@link #commit}. A candidate staged earlier and never committed (its step
+     * failed) is discarded. Reads nothing from the device.
+     *
+     * @param statistics \( \hat A \) (p x p) and \( \hat G \) (q x q), on the factors' device. Not
+     *     modified.
+     * @return whether both statistics are finite, a boolean scalar owned by the manager of {@code
+     *     statistics.input()}
+     * @throws IllegalArgumentException if a shape is wrong
+     */
+    public NDArray stage(FactorStatistics statistics) {
+        checkSquare(statistics.input(), inputSize, "input statistic");
+        checkSquare(statistics.output(), outputSize, "output statistic");
+        discardStaged();
+        NDManager caller = statistics.input().getManager();
+        if (inputFactor == null) {
+            inputFactor =
+                    manager.zeros(
+                            new Shape(inputSize, inputSize), statistics.input().getDataType());
+            outputFactor =
+                    manager.zeros(
+                            new Shape(outputSize, outputSize), statistics.output().getDataType());
+            weightSum = manager.create(0.0);
+        }
+        if (counts == null) {
+            counts = new DeviceCounters(manager, 2);
+        }
+        try (Workspace ws =
+                new Workspace(
+                        manager,
+                        inputFactor,
+                        outputFactor,
+                        weightSum,
+                        statistics.input(),
+                        statistics.output())) {
+            NDArray sum = weightSum.mul(settings.factorDecay()).add(1);
+            NDArray fresh = sum.onesLike().div(sum);
+            NDArray keep = fresh.neg().add(1);
+            NDArray first = fresh.eq(1);
+            NDArray input = blend(inputFactor, statistics.input(), fresh, keep, first);
+            NDArray output = blend(outputFactor, statistics.output(), fresh, keep, first);
+            NDArray finite =
+                    Finite.flag(
+                            List.of(
+                                    Finite.probe(statistics.input()),
+                                    Finite.probe(statistics.output())));
+            staged =
+                    new Candidate(
+                            ws.keep(input, manager),
+                            ws.keep(output, manager),
+                            ws.keep(sum, manager));
+            return ws.keep(finite, caller);
+        }
+    }
+
+    /**
+     * Keeps the staged candidate where {@code accepted} is true and the running factors where it is
+     * false, and counts the update. Reads nothing from the device.
+     *
+     * @param accepted a boolean scalar on the device: whether the staged update takes effect
+     * @param rejected a boolean scalar on the device: whether to count the staged statistics as
+     *     rejected for not being finite
+     * @throws IllegalStateException if nothing is staged
+     */
+    public void commit(NDArray accepted, NDArray rejected) {
+        Candidate candidate = staged;
+        if (candidate == null) {
+            throw new IllegalStateException("K-FAC layer " + name + ": no update is staged");
+        }
+        staged = null;
+        NDArray input = select(accepted, candidate.input(), inputFactor);
+        NDArray output = select(accepted, candidate.output(), outputFactor);
+        NDArray sum = select(accepted, candidate.weightSum(), weightSum);
+        NDArray increment =
+                NDArrays.stack(
+                        new NDList(
+                                accepted.toType(DataType.INT64, false),
+                                rejected.toType(DataType.INT64, false)));
+        NDArray next = counts.array().add(increment);
+        candidate.close();
+        inputFactor.close();
+        outputFactor.close();
+        weightSum.close();
+        counts.replace(next);
+        inputFactor = input;
+        outputFactor = output;
+        weightSum = sum;
+    }
+
+    /**
+     * Folds one batch's statistics into the running factors at once: {@link #stage} and {@link
+     * #commit} with the update accepted. The caller vouches for the statistics.
      *
      * @param statistics \( \hat A \) (p x p) and \( \hat G \) (q x q), on the factors' device. Not
      *     modified.
      * @throws IllegalArgumentException if a shape is wrong
      */
     public void update(FactorStatistics statistics) {
-        checkSquare(statistics.input(), inputSize, "input statistic");
-        checkSquare(statistics.output(), outputSize, "output statistic");
-        weightSum = settings.factorDecay() * weightSum + 1;
-        double fresh = 1 / weightSum;
-        if (inputFactor == null || fresh == 1) {
-            closeIfPresent(inputFactor);
-            closeIfPresent(outputFactor);
-            inputFactor = Workspace.copy(statistics.input(), manager);
-            outputFactor = Workspace.copy(statistics.output(), manager);
-        } else {
-            blend(inputFactor, statistics.input(), fresh);
-            blend(outputFactor, statistics.output(), fresh);
+        try (NDManager scope = manager.newSubManager()) {
+            stage(statistics).attach(scope);
+            commit(scope.create(true), scope.create(false));
         }
-        factorUpdates++;
-        rejecting = false;
-    }
-
-    /** Counts statistics that were not finite; the running factors are kept. */
-    public void rejectUpdate() {
-        rejectedFactorUpdates++;
-        if (!rejecting) {
-            logger.warn(
-                    "K-FAC layer {}: statistics with NaN or infinite entries; the running factors"
-                            + " are kept",
-                    name);
-        }
-        rejecting = true;
     }
 
     /**
-     * Recomputes the damped inverse from the running factors.
+     * Counts statistics that the caller found not finite and did not stage; the running factors are
+     * kept.
+     */
+    public void rejectUpdate() {
+        if (counts == null) {
+            counts = new DeviceCounters(manager, 2);
+        }
+        try (NDManager scope = manager.newSubManager()) {
+            NDArray next = counts.array().add(scope.create(new long[] {0, 1}));
+            counts.replace(next);
+        }
+    }
+
+    /**
+     * Recomputes the damped inverse from the running factors, or from the staged candidate if there
+     * is one: call it only when that candidate will be committed. Reads from the device ({@link
+     * HostReads}): INVERSE, two inversions and one read of whether statistics were folded in and
+     * the inverses are finite; EIGEN, one read of both factors.
      *
      * @param damping \( \lambda \), positive and finite
      * @return whether a new preconditioner is in place; {@code false} if this computation failed
-     *     and the previous one (if any) is kept
-     * @throws IllegalStateException if no statistics have been folded in yet, or if this failure is
+     *     and the previous one (if any) is kept, or if no statistics have been committed yet
+     * @throws IllegalStateException if no statistics have been staged yet, or if this failure is
      *     one more than {@link KroneckerSettings#maxConsecutiveFailures()} in a row (the cause is
      *     chained)
      * @throws IllegalArgumentException if the damping is not positive and finite
@@ -170,10 +286,18 @@ public final class KroneckerFactors implements AutoCloseable {
             throw new IllegalStateException(
                     "K-FAC layer " + name + ": no statistics to invert yet");
         }
+        NDArray a = staged != null ? staged.input() : inputFactor;
+        NDArray g = staged != null ? staged.output() : outputFactor;
+        NDArray w = staged != null ? staged.weightSum() : weightSum;
         RuntimeException cause;
         try {
             NDArray[] candidate =
-                    mode == InversionMode.EIGEN ? eigenbasis(damping) : inverses(damping);
+                    mode == InversionMode.EIGEN
+                            ? eigenbasis(a, g, w, damping)
+                            : inverses(a, g, w, damping);
+            if (candidate == NO_STATISTICS) {
+                return false;
+            }
             if (candidate != null) {
                 install(candidate);
                 refreshes++;
@@ -244,7 +368,8 @@ public final class KroneckerFactors implements AutoCloseable {
     /**
      * Returns the running \( A \); it belongs to this object and must not be modified or closed.
      *
-     * @return \( A \), p x p, or {@code null} before the first update
+     * @return \( A \), p x p (zero while no update was committed), or {@code null} before the first
+     *     update was staged
      */
     public NDArray inputFactor() {
         return inputFactor;
@@ -253,7 +378,8 @@ public final class KroneckerFactors implements AutoCloseable {
     /**
      * Returns the running \( G \); it belongs to this object and must not be modified or closed.
      *
-     * @return \( G \), q x q, or {@code null} before the first update
+     * @return \( G \), q x q (zero while no update was committed), or {@code null} before the first
+     *     update was staged
      */
     public NDArray outputFactor() {
         return outputFactor;
@@ -270,14 +396,27 @@ public final class KroneckerFactors implements AutoCloseable {
     }
 
     /**
-     * Returns what this block has done.
+     * Returns what this block has done. Reads the device counts (one {@link HostReads} read; after
+     * the model's arrays were freed, the counts as they were then), and logs at WARN when more
+     * statistics were rejected since the last look.
      *
      * @return a snapshot of its counters
      */
     public KroneckerHealth health() {
+        long[] values = counts == null ? new long[2] : counts.read();
+        long updates = values[0];
+        long rejected = values[1];
+        if (rejected > rejectionsReported) {
+            logger.warn(
+                    "K-FAC layer {}: statistics with NaN or infinite entries were rejected {}"
+                            + " time(s) so far; the running factors were kept",
+                    name,
+                    rejected);
+            rejectionsReported = rejected;
+        }
         return new KroneckerHealth(
-                factorUpdates,
-                rejectedFactorUpdates,
+                updates,
+                rejected,
                 refreshes,
                 failedRefreshes,
                 mode == settings.inversion() ? 0 : 1);
@@ -303,8 +442,9 @@ public final class KroneckerFactors implements AutoCloseable {
             long[] counters) {}
 
     /**
-     * Returns the state: this object's own arrays, valid until the next update or refresh and not
-     * to be modified.
+     * Returns the committed state: this object's own arrays, valid until the next commit or refresh
+     * and not to be modified. Reads the averaging weight and the counts from the device (two {@link
+     * HostReads} reads).
      *
      * @return the state
      */
@@ -315,22 +455,19 @@ public final class KroneckerFactors implements AutoCloseable {
                 preconditioner.add(array);
             }
         }
+        double sum = weightSum == null ? 0 : HostReads.toDouble(weightSum);
+        long[] values = counts == null ? new long[2] : counts.read();
         return new State(
                 inputFactor,
                 outputFactor,
-                weightSum,
+                sum,
                 preconditioner,
-                new long[] {
-                    factorUpdates,
-                    rejectedFactorUpdates,
-                    refreshes,
-                    failedRefreshes,
-                    consecutiveFailures
-                });
+                new long[] {values[0], values[1], refreshes, failedRefreshes, consecutiveFailures});
     }
 
     /**
-     * Replaces the state with copies of another's, saved from factors of the same sizes and mode.
+     * Replaces the state with copies of another's, saved from factors of the same sizes and mode. A
+     * staged candidate is discarded.
      *
      * <p><b>Cost</b>: one copy of \( 2(p^2 + q^2) \) numbers at most.
      *
@@ -371,13 +508,20 @@ public final class KroneckerFactors implements AutoCloseable {
                             + state.counters().length
                             + " counters, not 5");
         }
-        closeIfPresent(inputFactor);
-        closeIfPresent(outputFactor);
+        discardStaged();
+        for (NDArray array : new NDArray[] {inputFactor, outputFactor, weightSum}) {
+            closeIfPresent(array);
+        }
+        if (counts != null) {
+            counts.close();
+        }
         inputFactor =
                 state.inputFactor() == null ? null : Workspace.copy(state.inputFactor(), manager);
         outputFactor =
                 state.outputFactor() == null ? null : Workspace.copy(state.outputFactor(), manager);
-        weightSum = state.weightSum();
+        weightSum = inputFactor == null ? null : manager.create(state.weightSum());
+        long[] c = state.counters();
+        counts = new DeviceCounters(manager, new long[] {c[0], c[1]});
         if (size == 0) {
             install(new NDArray[3]);
         } else {
@@ -388,13 +532,10 @@ public final class KroneckerFactors implements AutoCloseable {
                         size == 3 ? Workspace.copy(state.preconditioner().get(2), manager) : null
                     });
         }
-        long[] c = state.counters();
-        factorUpdates = c[0];
-        rejectedFactorUpdates = c[1];
         refreshes = c[2];
         failedRefreshes = c[3];
         consecutiveFailures = (int) c[4];
-        rejecting = false;
+        rejectionsReported = c[1];
     }
 
     /** Frees the factors and the preconditioner. */
@@ -403,21 +544,48 @@ public final class KroneckerFactors implements AutoCloseable {
         manager.close();
     }
 
-    /** (G + dG I)^{-1} and (A + dA I)^{-1} in float64 on the device; null if not finite. */
-    private NDArray[] inverses(double damping) {
-        try (Workspace ws = new Workspace(manager, inputFactor, outputFactor)) {
-            NDArray traces =
-                    NDArrays.stack(
-                            new NDList(meanDiagonal(inputFactor), meanDiagonal(outputFactor)));
-            double[] meanEigenvalues = traces.toDoubleArray();
-            double pi = piCorrection(meanEigenvalues[0], meanEigenvalues[1]);
+    /** factor (1 - fresh) + statistic fresh, or the statistic itself where fresh is 1. */
+    private static NDArray blend(
+            NDArray factor, NDArray statistic, NDArray fresh, NDArray keep, NDArray first) {
+        NDArray blended = factor.mul(keep).add(statistic.mul(fresh));
+        return select(first, statistic, blended);
+    }
+
+    /** The candidate where the flag is true, else the other: NaN-safe, in candidate's manager. */
+    private static NDArray select(NDArray flag, NDArray candidate, NDArray other) {
+        return candidate.getNDArrayInternal().where(flag.broadcast(candidate.getShape()), other);
+    }
+
+    private void discardStaged() {
+        if (staged != null) {
+            staged.close();
+            staged = null;
+        }
+    }
+
+    /**
+     * (G + dG I)^{-1} and (A + dA I)^{-1} in float64 on the device; null if not finite, {@link
+     * #NO_STATISTICS} if the averaging weight is 0.
+     */
+    private NDArray[] inverses(NDArray a, NDArray g, NDArray w, double damping) {
+        try (Workspace ws = new Workspace(manager, a, g, w)) {
+            NDArray pi = piCorrection(meanDiagonal(a), meanDiagonal(g));
             double root = Math.sqrt(damping);
-            NDArray rightInverse = dampedInverse(inputFactor, pi * root, ws.manager());
-            NDArray leftInverse = dampedInverse(outputFactor, root / pi, ws.manager());
-            boolean[] finite =
-                    FiniteProbe.resolve(
-                            List.of(FiniteProbe.of(leftInverse), FiniteProbe.of(rightInverse)));
-            if (!finite[0] || !finite[1]) {
+            NDArray rightInverse = dampedInverse(a, pi.mul(root), ws.manager());
+            NDArray leftInverse = dampedInverse(g, ws.manager().create(root).div(pi), ws.manager());
+            double[] status =
+                    HostReads.toDoubles(
+                            NDArrays.stack(
+                                    new NDList(
+                                            w.gt(0).toType(DataType.FLOAT64, false),
+                                            Finite.probe(leftInverse)
+                                                    .toType(DataType.FLOAT64, false),
+                                            Finite.probe(rightInverse)
+                                                    .toType(DataType.FLOAT64, false))));
+            if (status[0] == 0) {
+                return NO_STATISTICS;
+            }
+            if (status[1] != 0 || status[2] != 0) {
                 return null;
             }
             return new NDArray[] {
@@ -440,29 +608,52 @@ public final class KroneckerFactors implements AutoCloseable {
         return meanInputEigenvalue > 0 && meanOutputEigenvalue > 0 && Double.isFinite(pi) ? pi : 1;
     }
 
-    private static NDArray dampedInverse(NDArray factor, double shift, NDManager scope) {
+    /** {@link #piCorrection(double, double)} on the device, from float64 scalars. */
+    private static NDArray piCorrection(NDArray meanInput, NDArray meanOutput) {
+        NDArray pi = meanInput.div(meanOutput).sqrt();
+        NDArray usable =
+                meanInput.gt(0).logicalAnd(meanOutput.gt(0)).logicalAnd(Finite.probe(pi).eq(0));
+        return pi.getNDArrayInternal().where(usable, pi.onesLike());
+    }
+
+    private static NDArray dampedInverse(NDArray factor, NDArray shift, NDManager scope) {
         int n = Math.toIntExact(factor.getShape().get(0));
         // Not toType(FLOAT64, true).addi(...): for a float64 factor DJL's PyTorch engine returns
         // an array that shares the factor's storage even when asked for a copy.
         NDArray shifted =
                 factor.toType(DataType.FLOAT64, false)
-                        .add(scope.eye(n, n, 0, DataType.FLOAT64).muli(shift));
+                        .add(scope.eye(n, n, 0, DataType.FLOAT64).mul(shift));
         // PyTorch's inverse is column-major; reshaping through one axis copies it row-major, the
         // layout a checkpoint restores, so that a resumed run multiplies in the same order.
-        return shifted.inverse().toType(factor.getDataType(), false).reshape(-1).reshape(n, n);
+        return HostReads.inverse(shifted)
+                .toType(factor.getDataType(), false)
+                .reshape(-1)
+                .reshape(n, n);
     }
 
-    /** Q_G, Q_A and 1 / (lambda_G lambda_A^T + lambda), from float64 host eigendecompositions. */
-    @SuppressWarnings("try")
-    private NDArray[] eigenbasis(double damping) {
-        Eigen input;
-        Eigen output;
-        try (Workspace ws = new Workspace(manager, inputFactor, outputFactor)) {
-            input = Eigen.of(inputFactor);
-            output = Eigen.of(outputFactor);
+    /**
+     * Q_G, Q_A and 1 / (lambda_G lambda_A^T + lambda), from float64 host eigendecompositions of
+     * both factors, read at once; {@link #NO_STATISTICS} if the averaging weight is 0.
+     */
+    @SuppressWarnings("try") // the workspace scopes the temporaries made from the factors
+    private NDArray[] eigenbasis(NDArray a, NDArray g, NDArray w, double damping) {
+        int p = Math.toIntExact(inputSize);
+        int q = Math.toIntExact(outputSize);
+        double[] flat;
+        try (Workspace ws = new Workspace(manager, a, g, w)) {
+            flat =
+                    HostReads.toDoubles(
+                            NDArrays.concat(
+                                    new NDList(
+                                            a.toType(DataType.FLOAT64, false).reshape(-1),
+                                            g.toType(DataType.FLOAT64, false).reshape(-1),
+                                            w.reshape(1))));
         }
-        int q = output.values.length;
-        int p = input.values.length;
+        if (flat[p * p + q * q] == 0) {
+            return NO_STATISTICS;
+        }
+        Eigen input = Eigen.of(flat, 0, p);
+        Eigen output = Eigen.of(flat, p * p, q);
         double[] inverseScale = new double[q * p];
         for (int i = 0; i < q; i++) {
             for (int j = 0; j < p; j++) {
@@ -476,7 +667,7 @@ public final class KroneckerFactors implements AutoCloseable {
         if (!input.finite() || !output.finite()) {
             return null;
         }
-        DataType type = inputFactor.getDataType();
+        DataType type = a.getDataType();
         try (NDManager scope = manager.newSubManager()) {
             NDArray qg = upload(scope, output.vectors, q, q, type);
             NDArray qa = upload(scope, input.vectors, p, p, type);
@@ -508,14 +699,6 @@ public final class KroneckerFactors implements AutoCloseable {
         }
     }
 
-    /** factor <- (1 - fresh) factor + fresh statistic, in place; the temporary is scoped. */
-    @SuppressWarnings("try")
-    private void blend(NDArray factor, NDArray statistic, double fresh) {
-        try (Workspace ws = new Workspace(manager, statistic)) {
-            factor.muli(1 - fresh).addi(statistic.mul(fresh));
-        }
-    }
-
     private static void checkSquare(NDArray array, long size, String what) {
         Shape expected = new Shape(size, size);
         if (!array.getShape().equals(expected)) {
@@ -527,18 +710,17 @@ public final class KroneckerFactors implements AutoCloseable {
     /** A symmetric eigendecomposition on the host: eigenvalues (clipped at 0) and row-major Q. */
     private record Eigen(double[] values, double[] vectors) {
 
-        static Eigen of(NDArray factor) {
-            int n = Math.toIntExact(factor.getShape().get(0));
-            double[] flat = factor.toType(DataType.FLOAT64, false).toDoubleArray();
-            for (double value : flat) {
-                if (!Double.isFinite(value)) {
+        /** Decomposes the n x n row-major matrix at {@code offset} of {@code flat}. */
+        static Eigen of(double[] flat, int offset, int n) {
+            for (int i = 0; i < n * n; i++) {
+                if (!Double.isFinite(flat[offset + i])) {
                     throw new ArithmeticException("a factor has NaN or infinite entries");
                 }
             }
             double[][] symmetric = new double[n][n];
             for (int i = 0; i < n; i++) {
                 for (int j = 0; j <= i; j++) {
-                    double value = 0.5 * (flat[i * n + j] + flat[j * n + i]);
+                    double value = 0.5 * (flat[offset + i * n + j] + flat[offset + j * n + i]);
                     symmetric[i][j] = value;
                     symmetric[j][i] = value;
                 }

@@ -9,7 +9,10 @@
  * io.github.so4j.curvature.kfac.Conv2dKroneckerFactored}, turn a layer's inputs and output
  * gradients into factor statistics ({@link io.github.so4j.curvature.kfac.Im2col} extracts
  * convolution patches on the device) and its gradients into directions. Nothing here knows about
- * training: where the inputs and output gradients come from is the optimizer's business.
+ * training: where the inputs and output gradients come from, and which steps are taken, is the
+ * optimizer's business; {@link io.github.so4j.curvature.kfac.KroneckerFactors#stage} and {@link
+ * io.github.so4j.curvature.kfac.KroneckerFactors#commit} let it fold statistics in only where its
+ * step guard accepts them, on the device.
  *
  * @see <a href="https://arxiv.org/abs/1503.05671">paper</a>
  */

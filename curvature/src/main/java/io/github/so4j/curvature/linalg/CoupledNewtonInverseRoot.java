@@ -2,9 +2,11 @@ package io.github.so4j.curvature.linalg;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.Workspace;
 import java.util.Arrays;
 import java.util.Random;
@@ -36,16 +38,17 @@ import java.util.Random;
  *
  * <p>Stopping test: the residual \( r_k = \|M_k - I\|_F / \sqrt{n} \) (which equals \( \|X_k^p A' -
  * I\|_F / \sqrt n \) up to rounding; summed in float64) is computed after every step, with one host
- * synchronisation for the batch. A matrix is done when \( r_k \le \) tolerance (given for float32,
- * scaled to float64 by the ratio of unit roundoffs), or when \( r_k \) stops decreasing (in exact
- * arithmetic it decreases monotonically, so this means the rounding floor, or divergence if the
- * residual is large), or when it is not finite; the batch stops when every matrix is done or after
- * the maximum number of steps. The residual reported is the last \( r_k \); callers accept a root
- * by comparing it with a threshold.
+ * read for the batch (through {@link HostReads}, counted). A matrix is done when \( r_k \le \)
+ * tolerance (given for float32, scaled to float64 by the ratio of unit roundoffs), or when \( r_k
+ * \) stops decreasing (in exact arithmetic it decreases monotonically, so this means the rounding
+ * floor, or divergence if the residual is large), or when it is not finite; the batch stops when
+ * every matrix is done or after the maximum number of steps. The residual reported is the last \(
+ * r_k \); callers accept a root by comparing it with a threshold.
  *
  * <p><b>Cost</b> per step: \( 2 + \lceil \log_2 p \rceil + \mathrm{popcount}(p) - 1 \) batched n x
  * n products (4 for p = 4, 3 for p = 2), about \( 4 n^3 \) multiply-adds per matrix for p = 4, plus
- * one host synchronisation; memory about 6 b n<sup>2</sup> in the input's dtype.
+ * one host read ({@link HostReads}); a computation of k steps makes k + 1 reads (the first also
+ * brings the ridges back); memory about 6 b n<sup>2</sup> in the input's dtype.
  *
  * @see <a href="https://arxiv.org/abs/2002.09018">paper</a> (scalable Shampoo)
  */
@@ -118,7 +121,16 @@ public final class CoupledNewtonInverseRoot implements InverseRootMethod {
             NDArray m = a.add(epsilon.mul(eye)).muli(z);
             NDArray x = eye.mul(z.pow(1.0 / p));
             NDArray shiftedEye = eye.mul((p + 1.0) / p);
-            double[] residuals = residuals(m, eye, n);
+            // the first read brings the ridges along with the starting residuals
+            double[] start =
+                    HostReads.toDoubles(
+                            NDArrays.concat(
+                                    new NDList(
+                                            residualArray(m, eye, n),
+                                            epsilon.reshape(batch)
+                                                    .toType(DataType.FLOAT64, false))));
+            double[] residuals = Arrays.copyOf(start, batch);
+            double[] epsilons = Arrays.copyOfRange(start, batch, 2 * batch);
             double stop =
                     type == DataType.FLOAT64 ? tolerance * FLOAT64_TO_FLOAT32_ROUNDOFF : tolerance;
             boolean[] done = new boolean[batch];
@@ -135,7 +147,6 @@ public final class CoupledNewtonInverseRoot implements InverseRootMethod {
                 residuals = residuals(m, eye, n);
                 markDone(done, residuals, previous, stop);
             }
-            double[] epsilons = epsilon.toType(DataType.FLOAT64, false).toDoubleArray();
             for (int b = 0; b < batch; b++) {
                 if (!Double.isFinite(residuals[b])) {
                     residuals[b] = Double.NaN;
@@ -159,13 +170,18 @@ public final class CoupledNewtonInverseRoot implements InverseRootMethod {
         }
     }
 
-    /** \( \|M - I\|_F / \sqrt{n} \) per matrix, summed in float64; one host synchronisation. */
+    /** \( \|M - I\|_F / \sqrt{n} \) per matrix, summed in float64; one counted host read. */
     private static double[] residuals(NDArray m, NDArray eye, int n) {
         try (NDManager temporaries = m.getManager().newSubManager()) {
             temporaries.tempAttachAll(m, eye);
-            NDArray difference = m.sub(eye).toType(DataType.FLOAT64, false);
-            return difference.square().sum(new int[] {1, 2}).div(n).sqrt().toDoubleArray();
+            return HostReads.toDoubles(residualArray(m, eye, n));
         }
+    }
+
+    /** \( \|M - I\|_F / \sqrt{n} \) per matrix, in float64 on the device, in m's manager. */
+    private static NDArray residualArray(NDArray m, NDArray eye, int n) {
+        NDArray difference = m.sub(eye).toType(DataType.FLOAT64, false);
+        return difference.square().sum(new int[] {1, 2}).div(n).sqrt();
     }
 
     /** A matrix is done at the tolerance, when not finite, or when its residual stops falling. */

@@ -2,8 +2,8 @@ package io.github.so4j.curvature.linalg;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.so4j.curvature.HostReads;
 import java.util.Arrays;
 import org.apache.commons.math3.exception.MathRuntimeException;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
@@ -34,7 +34,8 @@ import org.apache.commons.math3.linear.RealMatrix;
  * non-finite entry or one the decomposition fails on, whose root is NaN too.
  *
  * <p><b>Cost</b>: about 9n<sup>3</sup> flops per matrix in Java (tridiagonalization, implicit QL
- * with eigenvectors, and the product), plus copying the batch to the host and back.
+ * with eigenvectors, and the product), plus copying the batch to the host (one counted read, {@link
+ * HostReads}) and back.
  */
 public final class EigenInverseRoot implements InverseRootMethod {
 
@@ -48,11 +49,7 @@ public final class EigenInverseRoot implements InverseRootMethod {
         Shape shape = matrices.getShape();
         int batch = Math.toIntExact(shape.get(0));
         int n = Math.toIntExact(shape.get(1));
-        double[] flat;
-        try (NDManager temporaries = matrices.getManager().newSubManager()) {
-            temporaries.tempAttachAll(matrices);
-            flat = matrices.toType(DataType.FLOAT64, false).toDoubleArray();
-        }
+        double[] flat = HostReads.toDoubles(matrices);
         double[] roots = new double[flat.length];
         double[] epsilons = new double[batch];
         double[] residuals = new double[batch];

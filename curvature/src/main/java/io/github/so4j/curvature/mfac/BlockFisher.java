@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.Workspace;
 import io.github.so4j.curvature.linalg.BatchedLdl;
 import java.util.ArrayList;
@@ -136,7 +137,7 @@ public final class BlockFisher implements AutoCloseable {
             if (size <= gradients) {
                 NDArray gram = blocks64.transpose(0, 2, 1).matMul(blocks64).div(gradients);
                 NDArray eye = ws.manager().eye((int) size, (int) size, 0, DataType.FLOAT64);
-                NDArray inverse = gram.add(eye.mul(damping).expandDims(0)).inverse();
+                NDArray inverse = HostReads.inverse(gram.add(eye.mul(damping).expandDims(0)));
                 NDArray factor = ws.keep(inverse.toType(dataType, false), manager);
                 return new Group(start, count, size, false, factor, null);
             }
@@ -144,7 +145,7 @@ public final class BlockFisher implements AutoCloseable {
             NDArray eye = ws.manager().eye(gradients, gradients, 0, DataType.FLOAT64);
             NDArray shifted = gram.add(eye.mul(gradients * damping).expandDims(0));
             BatchedLdl.Factors ldl = BatchedLdl.factor(shifted, ws.manager());
-            NDArray lowerInverse = ldl.lower().inverse();
+            NDArray lowerInverse = HostReads.inverse(ldl.lower());
             NDArray w = lowerInverse.matMul(blocks64).toType(dataType, false);
             return new Group(
                     start,
@@ -212,17 +213,14 @@ public final class BlockFisher implements AutoCloseable {
         long lj = (j - g.start) % g.size;
         try (Workspace ws = new Workspace(manager, groupArrays())) {
             if (!g.dual) {
-                return g.factor
-                        .get(new NDIndex("{}, {}, {}", b, li, lj))
-                        .toType(DataType.FLOAT64, false)
-                        .getDouble();
+                return HostReads.toDouble(g.factor.get(new NDIndex("{}, {}, {}", b, li, lj)));
             }
             NDArray wi =
                     g.factor.get(new NDIndex("{}, :, {}", b, li)).toType(DataType.FLOAT64, false);
             NDArray wj =
                     g.factor.get(new NDIndex("{}, :, {}", b, lj)).toType(DataType.FLOAT64, false);
             NDArray d = g.pivots.get(new NDIndex("{}, :", b));
-            double sum = wi.mul(wj).div(d).sum().getDouble();
+            double sum = HostReads.toDouble(wi.mul(wj).div(d).sum());
             return ((i == j ? 1.0 : 0.0) - sum) / damping;
         }
     }

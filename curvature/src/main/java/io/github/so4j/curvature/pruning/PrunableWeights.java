@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.util.Pair;
+import io.github.so4j.curvature.HostReads;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -91,7 +92,7 @@ public final class PrunableWeights implements AutoCloseable {
      * @return the sparsity, in [0, 1]
      */
     public double sparsity() {
-        long present = mask.toType(DataType.INT64, false).sum().getLong();
+        long present = HostReads.toLong(mask.toType(DataType.INT64, false).sum());
         return 1.0 - (double) present / dimension;
     }
 

@@ -5,7 +5,11 @@ package io.github.so4j.curvature.shampoo;
  * they ran, and how often a rung of the failure ladder was needed.
  *
  * <p>Counts are of factor matrices (one block's L or R), except {@code computations}, which counts
- * calls of {@link ShampooPreconditioner#updateRoots()}.
+ * the root computations installed ({@link ShampooPreconditioner#updateRoots()}, or {@link
+ * ShampooPreconditioner#nextRoots} followed by {@link ShampooPreconditioner#commit(
+ * ShampooPreconditioner.Roots)}).
+ *
+ * <p><b>Cost</b>: none on the device; a record of six host values.
  *
  * @param computations the number of amortized root computations
  * @param float64Retries factors whose float32 coupled Newton root was not acceptable and was
@@ -28,6 +32,40 @@ public record RootHealth(
 
     /** Nothing done yet. */
     public static final RootHealth EMPTY = new RootHealth(0, 0, 0, 0, 0, "");
+
+    /**
+     * Returns the counters as numbers, for checkpoints and reports: computations, float64 retries,
+     * host fallbacks, failed roots, consecutive failures.
+     *
+     * @return the five counters in that order
+     */
+    public long[] counters() {
+        return new long[] {
+            computations, float64Retries, hostFallbacks, failedRoots, consecutiveFailures
+        };
+    }
+
+    /**
+     * Rebuilds a summary from {@link #counters()} and the last problem.
+     *
+     * @param counters the five counters in the order of {@link #counters()}
+     * @param lastProblem the most recent problem, or the empty string
+     * @return the summary
+     * @throws IllegalArgumentException if there are not five counters
+     */
+    public static RootHealth of(long[] counters, String lastProblem) {
+        if (counters.length != 5) {
+            throw new IllegalArgumentException(
+                    "counters must have 5 entries, but had " + counters.length);
+        }
+        return new RootHealth(
+                counters[0],
+                counters[1],
+                counters[2],
+                counters[3],
+                Math.toIntExact(counters[4]),
+                lastProblem);
+    }
 
     /**
      * Adds the counters of another summary (the most recent problem is taken from {@code other}

@@ -7,11 +7,13 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.Workspace;
 import io.github.so4j.curvature.linalg.CoupledNewtonInverseRoot;
 import io.github.so4j.curvature.linalg.EigenInverseRoot;
 import io.github.so4j.curvature.linalg.InverseRootMethod;
 import io.github.so4j.curvature.linalg.InverseRoots;
+import java.util.function.BinaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -25,16 +27,24 @@ import org.slf4j.LoggerFactory;
  * <p>\( L \leftarrow \beta_2 L + w\, G G^\top \), \( R \leftarrow \beta_2 R + w\, G^\top G \) (\( w
  * = 1 \) for \( \beta_2 = 1 \), running sums as in AdaGrad; \( w = 1 - \beta_2 \) otherwise)
  *
- * <p>and, refreshed only when {@link #updateRoots()} is called (every few steps: the amortized
- * part), the roots \( \hat L^{-1/p_L} \) and \( \hat R^{-1/p_R} \) of the bias-corrected statistics
- * \( \hat L = L / (1 - \beta_2^t) \) with the relative ridge \( \epsilon_{rel} \lambda_{\max} \)
- * (see {@link io.github.so4j.curvature.linalg.InverseRootMethod}). The preconditioned direction of
- * a block is
+ * <p>and, refreshed only when asked (every few steps: the amortized part), the roots \( \hat
+ * L^{-1/p_L} \) and \( \hat R^{-1/p_R} \) of the bias-corrected statistics \( \hat L = L / (1 -
+ * \beta_2^n) \) (n the number of statistics updates, counted on the device) with the relative ridge
+ * \( \epsilon_{rel} \lambda_{\max} \) (see {@link
+ * io.github.so4j.curvature.linalg.InverseRootMethod}). The preconditioned direction of a block is
  *
  * <p>\( D = \hat L^{-1/p_L}\, G\, \hat R^{-1/p_R} \)
  *
  * <p>(the paper's \( L^{-1/4} G R^{-1/4} \) for \( p_L = p_R = 4 \); \( p = 2 \) on both sides is
  * "Shampoo squared"). Before the first root computation the roots are identities.
+ *
+ * <p><b>Staged changes.</b> An optimizer that decides on the device whether a step is taken
+ * computes the candidates first, {@link #next(NDArray)} for the statistics and {@link #nextRoots}
+ * for the roots, and installs them afterwards with {@link #commit(Statistics, BinaryOperator)}
+ * (which chooses, array by array, between the candidate and the current value) and {@link
+ * #commit(Roots)}. Nothing changes before a commit. {@link #update(NDArray)} and {@link
+ * #updateRoots()} do both at once. Updating the statistics reads nothing from the device; a root
+ * computation reads through {@link HostReads} (the host eigendecomposition, the Newton residuals).
  *
  * <p>Failure ladder of a root computation, per factor matrix: a batch of b factors of size n goes
  * to the host eigendecomposition directly when its work is at most that of one factor of size
@@ -42,9 +52,9 @@ import org.slf4j.LoggerFactory;
  * Newton iteration in the statistics' dtype. A root whose residual exceeds {@code
  * acceptableResidual} (or is not finite) is recomputed in float64 on the device (for float32
  * statistics), then on the host; if that fails too, the previous root is kept and the failure
- * counted. After more than {@code maxConsecutiveFailures} computations in a row with a failure,
- * {@link #updateRoots()} throws. Each rung is counted in {@link #health()} and logged at WARN the
- * first time it happens for this preconditioner.
+ * counted. After more than {@code maxConsecutiveFailures} computations in a row with a failure, the
+ * computation throws (and changes nothing). Each rung is counted in {@link #health()} and logged at
+ * WARN the first time it happens for this preconditioner.
  *
  * <p><b>Cost</b> for an m x n tensor in blocks of r x c: statistics \( m n (r + c) \) multiply-adds
  * per update, the direction as much again; memory \( 2 (m r + n c) \) for the statistics and roots
@@ -66,16 +76,10 @@ public final class ShampooPreconditioner implements AutoCloseable {
     private final EigenInverseRoot eigen = new EigenInverseRoot();
     private NDArray left;
     private NDArray right;
+    private NDArray updates;
     private NDArray leftRoots;
     private NDArray rightRoots;
-    private long statisticsUpdates;
-
-    private long computations;
-    private long float64Retries;
-    private long hostFallbacks;
-    private long failedRoots;
-    private int consecutiveFailures;
-    private String lastProblem = "";
+    private RootHealth health = RootHealth.EMPTY;
     private boolean warnedRetry;
     private boolean warnedFallback;
 
@@ -89,13 +93,33 @@ public final class ShampooPreconditioner implements AutoCloseable {
     public record Increments(NDArray left, NDArray right) {}
 
     /**
+     * Statistics: the current ones, or candidates not yet committed.
+     *
+     * @param left L per block (not bias-corrected), shape (blocks, r, r)
+     * @param right R per block, shape (blocks, c, c)
+     * @param updates the number of updates they contain (n in the bias correction), an int64 scalar
+     *     on the device
+     */
+    public record Statistics(NDArray left, NDArray right, NDArray updates) {}
+
+    /**
+     * Inverse roots: the current ones, or candidates not yet committed.
+     *
+     * @param left the roots of L per block, shape (blocks, r, r)
+     * @param right the roots of R per block, shape (blocks, c, c)
+     * @param health the root computations' counters including the one that made these roots
+     */
+    public record Roots(NDArray left, NDArray right, RootHealth health) {}
+
+    /**
      * The complete state of a preconditioner, for checkpoints.
      *
      * @param left the statistics L (not bias-corrected), shape (blocks, r, r)
      * @param right the statistics R, shape (blocks, c, c)
      * @param leftRoots the current roots of L, shape (blocks, r, r)
      * @param rightRoots the current roots of R, shape (blocks, c, c)
-     * @param statisticsUpdates the number of statistics updates (t in the bias correction)
+     * @param statisticsUpdates the number of statistics updates (n in the bias correction), an
+     *     int64 scalar
      * @param health the root computations' counters
      */
     public record State(
@@ -103,7 +127,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
             NDArray right,
             NDArray leftRoots,
             NDArray rightRoots,
-            long statisticsUpdates,
+            NDArray statisticsUpdates,
             RootHealth health) {}
 
     /**
@@ -136,6 +160,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
         long c = layout.columnBlockSize();
         this.left = this.manager.zeros(new Shape(blocks, r, r), dataType);
         this.right = this.manager.zeros(new Shape(blocks, c, c), dataType);
+        this.updates = this.manager.zeros(new Shape(), DataType.INT64);
         this.leftRoots = identities(blocks, r);
         this.rightRoots = identities(blocks, c);
     }
@@ -162,21 +187,65 @@ public final class ShampooPreconditioner implements AutoCloseable {
     }
 
     /**
+     * Computes the candidate statistics after one more gradient, without changing anything: \(
+     * \beta_2 L + w\, G G^\top \), the same for R, and the update count plus one.
+     *
+     * @param blocks the gradient's blocks, from {@link BlockLayout#toBlocks}. Not modified.
+     * @return new arrays in {@code blocks}' manager
+     */
+    public Statistics next(NDArray blocks) {
+        return next(increments(blocks));
+    }
+
+    private Statistics next(Increments increments) {
+        NDManager caller = increments.left().getManager();
+        double beta2 = config.beta2();
+        try (Workspace ws = new Workspace(caller, left, right, updates)) {
+            NDArray l;
+            NDArray r;
+            if (beta2 == 1) {
+                l = left.add(increments.left());
+                r = right.add(increments.right());
+            } else {
+                l = left.mul(beta2).addi(increments.left().mul(1 - beta2));
+                r = right.mul(beta2).addi(increments.right().mul(1 - beta2));
+            }
+            return new Statistics(
+                    ws.keep(l, caller), ws.keep(r, caller), ws.keep(updates.add(1), caller));
+        }
+    }
+
+    /**
+     * Installs statistics: for each array, whatever {@code keep} chooses between the candidate and
+     * the current value (the candidate itself, or a device-side selection by the step's decision).
+     *
+     * @param candidate from {@link #next(NDArray)}. Not modified unless {@code keep} returns its
+     *     arrays, which then move to this preconditioner.
+     * @param keep (candidate, current) to the array to keep; must not read from the device
+     */
+    public void commit(Statistics candidate, BinaryOperator<NDArray> keep) {
+        NDArray[] old = {left, right, updates};
+        left = kept(keep.apply(candidate.left(), left));
+        right = kept(keep.apply(candidate.right(), right));
+        updates = kept(keep.apply(candidate.updates(), updates));
+        for (NDArray array : old) {
+            array.close();
+        }
+    }
+
+    private NDArray kept(NDArray array) {
+        array.attach(manager);
+        return array;
+    }
+
+    /**
      * Adds the statistics of one gradient: \( L \leftarrow \beta_2 L + w \Delta L \), the same for
      * R.
      *
-     * @param increments from {@link #increments}. Modified (scaled by w in place).
+     * @param increments from {@link #increments}. Not modified.
      */
     public void accumulate(Increments increments) {
-        double beta2 = config.beta2();
-        if (beta2 == 1) {
-            left.addi(increments.left());
-            right.addi(increments.right());
-        } else {
-            left.muli(beta2).addi(increments.left().muli(1 - beta2));
-            right.muli(beta2).addi(increments.right().muli(1 - beta2));
-        }
-        statisticsUpdates++;
+        commit(next(increments), (candidate, current) -> candidate);
     }
 
     /**
@@ -197,96 +266,170 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * amortized computation), climbing the failure ladder where a root is not acceptable.
      *
      * @throws IllegalStateException if this is the computation number {@code maxConsecutiveFailures
-     *     + 1} in a row in which some factor failed (its previous root was kept)
+     *     + 1} in a row in which some factor failed (nothing changes then)
      */
     public void updateRoots() {
-        computations++;
-        boolean[] failed = new boolean[1];
-        NDArray newLeft = refresh(left, leftRoots, config.leftRoot(), "L", failed);
-        NDArray newRight = refresh(right, rightRoots, config.rightRoot(), "R", failed);
-        leftRoots.close();
-        rightRoots.close();
-        leftRoots = newLeft;
-        rightRoots = newRight;
-        if (!failed[0]) {
-            consecutiveFailures = 0;
-            return;
+        commit(nextRoots(statistics(), manager));
+    }
+
+    /**
+     * Computes candidate inverse roots of the given statistics, climbing the failure ladder where a
+     * root is not acceptable, without changing the preconditioner (the once-per-preconditioner
+     * warnings aside). Reads from the device through {@link HostReads}.
+     *
+     * @param statistics the statistics to root: {@link #statistics()} or a candidate. Not modified.
+     * @param owner the manager that will own the candidate roots
+     * @return the roots, and the counters with this computation included
+     * @throws IllegalStateException if this is the computation number {@code maxConsecutiveFailures
+     *     + 1} in a row in which some factor failed
+     */
+    public Roots nextRoots(Statistics statistics, NDManager owner) {
+        long[] tally = {
+            health.computations() + 1,
+            health.float64Retries(),
+            health.hostFallbacks(),
+            health.failedRoots()
+        };
+        String[] problem = {health.lastProblem()};
+        long failedBefore = tally[3];
+        NDArray newLeft;
+        NDArray newRight;
+        try (Workspace ws =
+                new Workspace(
+                        owner,
+                        statistics.left(),
+                        statistics.right(),
+                        statistics.updates(),
+                        leftRoots,
+                        rightRoots)) {
+            NDArray n = statistics.updates();
+            newLeft =
+                    refresh(
+                            statistics.left(),
+                            n,
+                            leftRoots,
+                            config.leftRoot(),
+                            "L",
+                            tally,
+                            problem);
+            newRight =
+                    refresh(
+                            statistics.right(),
+                            n,
+                            rightRoots,
+                            config.rightRoot(),
+                            "R",
+                            tally,
+                            problem);
+            ws.keep(newLeft, owner);
+            ws.keep(newRight, owner);
         }
-        consecutiveFailures++;
-        if (consecutiveFailures == 1) {
-            logger.warn("Shampoo {}: {}; previous roots kept", name, lastProblem);
-        }
-        if (consecutiveFailures > config.maxConsecutiveFailures()) {
+        boolean failed = tally[3] > failedBefore;
+        RootHealth next =
+                new RootHealth(
+                        tally[0],
+                        tally[1],
+                        tally[2],
+                        tally[3],
+                        failed ? health.consecutiveFailures() + 1 : 0,
+                        problem[0]);
+        if (next.consecutiveFailures() > config.maxConsecutiveFailures()) {
+            newLeft.close();
+            newRight.close();
             throw new IllegalStateException(
                     "Shampoo "
                             + name
                             + ": inverse roots failed in "
-                            + consecutiveFailures
+                            + next.consecutiveFailures()
                             + " consecutive computations (at most "
                             + config.maxConsecutiveFailures()
                             + " tolerated); last problem: "
-                            + lastProblem);
+                            + next.lastProblem());
+        }
+        if (next.consecutiveFailures() == 1) {
+            logger.warn("Shampoo {}: {}; previous roots kept", name, next.lastProblem());
+        }
+        return new Roots(newLeft, newRight, next);
+    }
+
+    /**
+     * Installs roots from {@link #nextRoots}, with their counters.
+     *
+     * @param roots the candidate roots; their arrays move to this preconditioner
+     */
+    public void commit(Roots roots) {
+        NDArray[] old = {leftRoots, rightRoots};
+        leftRoots = kept(roots.left());
+        rightRoots = kept(roots.right());
+        health = roots.health();
+        for (NDArray array : old) {
+            array.close();
         }
     }
 
-    /** New roots of one side, owned by this object's manager; {@code previous} stays open. */
+    /**
+     * New roots of one side, in the workspace that borrowed {@code statistics} (and {@code
+     * previous}); counts the rungs in {@code tally} (computations, float64 retries, host fallbacks,
+     * failed roots) and keeps the last problem in {@code problem}.
+     */
     private NDArray refresh(
-            NDArray statistics, NDArray previous, int p, String side, boolean[] failed) {
+            NDArray statistics,
+            NDArray updates,
+            NDArray previous,
+            int p,
+            String side,
+            long[] tally,
+            String[] problem) {
         int n = Math.toIntExact(statistics.getShape().get(1));
         double epsilon = config.relativeEpsilon();
-        try (Workspace ws = new Workspace(manager, statistics, previous)) {
-            NDManager scope = ws.manager();
-            NDArray corrected = biasCorrected(statistics);
-            long batch = statistics.getShape().get(0);
-            double hostSize = config.hostRootMaxDim();
-            boolean host = batch * Math.pow(n, 3) <= Math.pow(hostSize, 3);
-            InverseRootMethod first = host ? eigen : newton;
-            InverseRoots result = first.compute(corrected, p, epsilon, scope);
-            NDArray roots = result.roots();
-            for (int b = 0; b < result.residuals().length; b++) {
-                if (result.within(b, config.acceptableResidual())) {
-                    continue;
-                }
-                String where = side + " of block " + b + " (" + n + " x " + n + ")";
-                NDArray block = corrected.get(new NDIndex("{}:{}", b, b + 1));
-                NDArray replacement = null;
-                double residual = result.residuals()[b];
-                if (!host && dataType != DataType.FLOAT64) {
-                    InverseRoots retry =
-                            newton.compute(
-                                    block.toType(DataType.FLOAT64, false), p, epsilon, scope);
-                    float64Retries++;
-                    note(
-                            where + ": float32 root residual " + residual + ", retried in float64",
-                            !warnedRetry);
-                    warnedRetry = true;
-                    if (retry.within(0, config.acceptableResidual())) {
-                        replacement = retry.roots().toType(dataType, false);
-                    }
-                    residual = retry.residuals()[0];
-                }
-                if (replacement == null && !host) {
-                    InverseRoots fallback = eigen.compute(block, p, epsilon, scope);
-                    hostFallbacks++;
-                    note(
-                            where + ": device root residual " + residual + ", computed on the host",
-                            !warnedFallback);
-                    warnedFallback = true;
-                    if (fallback.within(0, config.acceptableResidual())) {
-                        replacement = fallback.roots();
-                    }
-                    residual = fallback.residuals()[0];
-                }
-                if (replacement == null) {
-                    failedRoots++;
-                    failed[0] = true;
-                    lastProblem = where + ": no acceptable root (residual " + residual + ")";
-                    replacement = previous.get(new NDIndex("{}:{}", b, b + 1));
-                }
-                roots = replace(roots, b, replacement);
+        NDManager scope = statistics.getManager();
+        NDArray corrected = biasCorrected(statistics, updates);
+        long batch = statistics.getShape().get(0);
+        double hostSize = config.hostRootMaxDim();
+        boolean host = batch * Math.pow(n, 3) <= Math.pow(hostSize, 3);
+        InverseRootMethod first = host ? eigen : newton;
+        InverseRoots result = first.compute(corrected, p, epsilon, scope);
+        NDArray roots = result.roots();
+        for (int b = 0; b < result.residuals().length; b++) {
+            if (result.within(b, config.acceptableResidual())) {
+                continue;
             }
-            return ws.keep(roots, manager);
+            String where = side + " of block " + b + " (" + n + " x " + n + ")";
+            NDArray block = corrected.get(new NDIndex("{}:{}", b, b + 1));
+            NDArray replacement = null;
+            double residual = result.residuals()[b];
+            if (!host && dataType != DataType.FLOAT64) {
+                InverseRoots retry =
+                        newton.compute(block.toType(DataType.FLOAT64, false), p, epsilon, scope);
+                tally[1]++;
+                problem[0] = where + ": float32 root residual " + residual + ", retried in float64";
+                note(problem[0], !warnedRetry);
+                warnedRetry = true;
+                if (retry.within(0, config.acceptableResidual())) {
+                    replacement = retry.roots().toType(dataType, false);
+                }
+                residual = retry.residuals()[0];
+            }
+            if (replacement == null && !host) {
+                InverseRoots fallback = eigen.compute(block, p, epsilon, scope);
+                tally[2]++;
+                problem[0] =
+                        where + ": device root residual " + residual + ", computed on the host";
+                note(problem[0], !warnedFallback);
+                warnedFallback = true;
+                if (fallback.within(0, config.acceptableResidual())) {
+                    replacement = fallback.roots();
+                }
+                residual = fallback.residuals()[0];
+            }
+            if (replacement == null) {
+                tally[3]++;
+                problem[0] = where + ": no acceptable root (residual " + residual + ")";
+                replacement = previous.get(new NDIndex("{}:{}", b, b + 1));
+            }
+            roots = replace(roots, b, replacement);
         }
+        return roots;
     }
 
     /** Roots with block b replaced; a new array in the workspace of {@code roots}. */
@@ -304,7 +447,6 @@ public final class ShampooPreconditioner implements AutoCloseable {
     }
 
     private void note(String problem, boolean warn) {
-        lastProblem = problem;
         if (warn) {
             logger.warn("Shampoo {}: {} (reported once per preconditioner)", name, problem);
         } else {
@@ -312,26 +454,43 @@ public final class ShampooPreconditioner implements AutoCloseable {
         }
     }
 
-    private NDArray biasCorrected(NDArray statistics) {
+    /**
+     * \( S / (1 - \beta_2^n) \) on the device, n being the update count (at least 1: zero
+     * statistics need no correction); S itself for running sums or without bias correction.
+     */
+    private NDArray biasCorrected(NDArray statistics, NDArray updates) {
         double beta2 = config.beta2();
-        if (beta2 == 1 || !config.biasCorrection() || statisticsUpdates == 0) {
+        if (beta2 == 1 || !config.biasCorrection()) {
             return statistics;
         }
-        return statistics.div(1 - Math.pow(beta2, statisticsUpdates));
+        NDArray n = updates.toType(DataType.FLOAT64, false).maximum(1);
+        NDArray correction = n.mul(Math.log(beta2)).exp().neg().add(1);
+        return statistics.div(correction);
     }
 
     /**
      * Applies the preconditioner to a gradient's blocks: \( \hat L^{-1/p_L} G \hat R^{-1/p_R} \)
-     * per block.
+     * per block, with the current roots.
      *
      * @param blocks shape (blocks, r, c), from {@link BlockLayout#toBlocks}. Not modified.
      * @return the directions' blocks, a new array in {@code blocks}' manager
      */
     public NDArray precondition(NDArray blocks) {
+        return precondition(blocks, roots());
+    }
+
+    /**
+     * Applies given roots (current or candidate) to a gradient's blocks: \( X_L G X_R \) per block.
+     *
+     * @param blocks shape (blocks, r, c), from {@link BlockLayout#toBlocks}. Not modified.
+     * @param roots the roots, from {@link #roots()} or {@link #nextRoots}. Not modified.
+     * @return the directions' blocks, a new array in {@code blocks}' manager
+     */
+    public NDArray precondition(NDArray blocks, Roots roots) {
         checkBlocks(blocks);
         NDManager caller = blocks.getManager();
-        try (Workspace ws = new Workspace(manager, blocks, leftRoots, rightRoots)) {
-            return ws.keep(leftRoots.matMul(blocks).matMul(rightRoots), caller);
+        try (Workspace ws = new Workspace(caller, blocks, roots.left(), roots.right())) {
+            return ws.keep(roots.left().matMul(blocks).matMul(roots.right()), caller);
         }
     }
 
@@ -360,6 +519,26 @@ public final class ShampooPreconditioner implements AutoCloseable {
             throw new IllegalArgumentException(
                     "blocks must be " + dataType + ", but were " + blocks.getDataType());
         }
+    }
+
+    /**
+     * Returns the current statistics: the live arrays, valid until the next commit. They must not
+     * be modified.
+     *
+     * @return the statistics
+     */
+    public Statistics statistics() {
+        return new Statistics(left, right, updates);
+    }
+
+    /**
+     * Returns the current roots: the live arrays, valid until the next commit. They must not be
+     * modified.
+     *
+     * @return the roots and the counters
+     */
+    public Roots roots() {
+        return new Roots(leftRoots, rightRoots, health);
     }
 
     /**
@@ -404,12 +583,12 @@ public final class ShampooPreconditioner implements AutoCloseable {
 
     /**
      * Returns the complete state, for a checkpoint: the live arrays, not copies, valid until the
-     * next call that changes this preconditioner. The arrays must not be modified.
+     * next commit. The arrays must not be modified.
      *
      * @return the state
      */
     public State state() {
-        return new State(left, right, leftRoots, rightRoots, statisticsUpdates, health());
+        return new State(left, right, leftRoots, rightRoots, updates, health);
     }
 
     /**
@@ -425,22 +604,17 @@ public final class ShampooPreconditioner implements AutoCloseable {
         check("right statistics", state.right(), right);
         check("left roots", state.leftRoots(), leftRoots);
         check("right roots", state.rightRoots(), rightRoots);
-        NDArray[] old = {left, right, leftRoots, rightRoots};
+        check("statistics update count", state.statisticsUpdates(), updates);
+        NDArray[] old = {left, right, leftRoots, rightRoots, updates};
         left = Workspace.copy(state.left(), manager);
         right = Workspace.copy(state.right(), manager);
         leftRoots = Workspace.copy(state.leftRoots(), manager);
         rightRoots = Workspace.copy(state.rightRoots(), manager);
+        updates = Workspace.copy(state.statisticsUpdates(), manager);
         for (NDArray array : old) {
             array.close();
         }
-        statisticsUpdates = state.statisticsUpdates();
-        RootHealth health = state.health();
-        computations = health.computations();
-        float64Retries = health.float64Retries();
-        hostFallbacks = health.hostFallbacks();
-        failedRoots = health.failedRoots();
-        consecutiveFailures = health.consecutiveFailures();
-        lastProblem = health.lastProblem();
+        health = state.health();
     }
 
     private void check(String what, NDArray saved, NDArray current) {
@@ -463,12 +637,13 @@ public final class ShampooPreconditioner implements AutoCloseable {
     }
 
     /**
-     * Returns the number of statistics updates so far (t in the bias correction).
+     * Returns the number of statistics updates so far (n in the bias correction). It lives on the
+     * device: this reads it (one counted read, {@link HostReads}).
      *
      * @return the number of updates
      */
     public long statisticsUpdates() {
-        return statisticsUpdates;
+        return HostReads.toLong(updates);
     }
 
     /**
@@ -495,13 +670,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * @return a snapshot of the counters
      */
     public RootHealth health() {
-        return new RootHealth(
-                computations,
-                float64Retries,
-                hostFallbacks,
-                failedRoots,
-                consecutiveFailures,
-                lastProblem);
+        return health;
     }
 
     /**

@@ -13,6 +13,7 @@ import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.Loss;
 import ai.djl.util.Pair;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.Workspace;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -71,7 +72,10 @@ import java.util.Objects;
  * <p><b>Cost</b> per product, with F the cost of a forward pass: EXACT H v about 5F (a forward, a
  * backward that records its graph, a backward through it); FINITE_DIFFERENCE about 6F (two
  * forward-backward passes); G v about 7F in either mode. Memory: the activations of one pass, plus
- * 2d for the copies of the weights. One host synchronisation per product (the norm of v).
+ * 2d for the copies of the weights. Host reads, all through {@code HostReads} (counted): one per
+ * product (the norm of v, checked), one more per finite-difference product (the weights' norm, for
+ * h) and another per finite-difference G v (the output norms), one per {@code double} loss; the
+ * {@code NDArray} losses read nothing.
  *
  * @see <a href="https://doi.org/10.1162/neco.1994.6.1.147">paper</a> (Pearlmutter, Fast exact
  *     multiplication by the Hessian)
@@ -218,22 +222,35 @@ public final class BatchCurvature {
     }
 
     /**
-     * Evaluates the batch loss at the current weights, without gradients.
+     * Evaluates the batch loss at the current weights, without gradients (one host read).
      *
      * @return \( L(w) \)
      */
     public double loss() {
         try (Workspace ws = borrow()) {
-            Map<String, NDArray> values = new HashMap<>();
-            for (Parameter parameter : parameters) {
-                values.put(parameter.getId(), parameter.getArray());
-            }
-            return lossAt(values, ws.manager());
+            return HostReads.toDouble(loss(ws.manager()));
         }
     }
 
     /**
-     * Evaluates the batch loss at displaced weights \( w + \delta \), without changing the weights.
+     * Evaluates the batch loss at the current weights on the device, without gradients.
+     *
+     * @param owner the manager of the result
+     * @return \( L(w) \), a scalar in the loss's dtype, owned by {@code owner}
+     */
+    public NDArray loss(NDManager owner) {
+        try (Workspace ws = borrow()) {
+            Map<String, NDArray> values = new HashMap<>();
+            for (Parameter parameter : parameters) {
+                values.put(parameter.getId(), parameter.getArray());
+            }
+            return ws.keep(evaluate(values, ws.manager()), owner);
+        }
+    }
+
+    /**
+     * Evaluates the batch loss at displaced weights \( w + \delta \), without changing the weights
+     * (one host read).
      *
      * @param displacement \( \delta \), one array per trainable parameter. Not modified.
      * @return \( L(w + \delta) \)
@@ -241,12 +258,27 @@ public final class BatchCurvature {
     public double lossAt(NDList displacement) {
         checkVector(displacement, "displacement");
         try (Workspace ws = borrow(displacement)) {
+            return HostReads.toDouble(lossAt(displacement, ws.manager()));
+        }
+    }
+
+    /**
+     * Evaluates the batch loss at displaced weights \( w + \delta \) on the device, without
+     * changing the weights.
+     *
+     * @param displacement \( \delta \), one array per trainable parameter. Not modified.
+     * @param owner the manager of the result
+     * @return \( L(w + \delta) \), a scalar in the loss's dtype, owned by {@code owner}
+     */
+    public NDArray lossAt(NDList displacement, NDManager owner) {
+        checkVector(displacement, "displacement");
+        try (Workspace ws = borrow(displacement)) {
             Map<String, NDArray> values = new HashMap<>();
             for (int i = 0; i < parameters.size(); i++) {
                 Parameter parameter = parameters.get(i);
                 values.put(parameter.getId(), parameter.getArray().add(displacement.get(i)));
             }
-            return lossAt(values, ws.manager());
+            return ws.keep(evaluate(values, ws.manager()), owner);
         }
     }
 
@@ -263,7 +295,7 @@ public final class BatchCurvature {
             for (int i = 0; i < parameters.size(); i++) {
                 values.put(parameters.get(i).getId(), weights.get(i));
             }
-            return lossAt(values, ws.manager());
+            return HostReads.toDouble(evaluate(values, ws.manager()));
         }
     }
 
@@ -518,8 +550,9 @@ public final class BatchCurvature {
         NDArray minus = outputAt(vector, -h, scope);
         NDArray jv = plus.subi(minus).muli(1 / (2 * h));
         NDArray output = outputAt(null, 0, scope);
-        double outputNorm = output.norm().toType(DataType.FLOAT64, false).getDouble();
-        double jvNorm = jv.norm().toType(DataType.FLOAT64, false).getDouble();
+        double[] norms = HostReads.toDoubles(NDArrays.stack(new NDList(output.norm(), jv.norm())));
+        double outputNorm = norms[0];
+        double jvNorm = norms[1];
         NDArray curvedJv;
         if (jvNorm == 0) {
             curvedJv = jv;
@@ -580,10 +613,6 @@ public final class BatchCurvature {
     }
 
     // ----- shared -------------------------------------------------------------------------
-
-    private double lossAt(Map<String, NDArray> values, NDManager scope) {
-        return evaluate(values, scope).toType(DataType.FLOAT64, false).getDouble();
-    }
 
     private NDArray evaluate(Map<String, NDArray> values, NDManager scope) {
         NDList output = block.forward(store(values, scope), data, training);
@@ -673,7 +702,7 @@ public final class BatchCurvature {
 
     private static double sqrtOfSum(NDList squares) {
         NDArray total = squares.size() == 1 ? squares.head() : NDArrays.stack(squares).sum();
-        return Math.sqrt(total.getDouble());
+        return Math.sqrt(HostReads.toDouble(total));
     }
 
     private Workspace borrow(NDList... vectors) {

@@ -36,10 +36,10 @@ import org.apache.commons.math3.linear.RealVector;
  * eigenvalues (PyHessian's {@code eigenvalues(top_n)} targets the dominant ones with power
  * iteration and tolerance 1e-3).
  *
- * <p><b>Cost</b> for m steps: m products with A, plus about 4md flops and 2 host synchronisations
- * per step for the reorthogonalization against the growing basis; the convergence check solves an m
- * x m tridiagonal eigenproblem on the host every 5 steps. Memory: (m + 1) d in the operator's dtype
- * for the basis.
+ * <p><b>Cost</b> for m steps: m products with A, plus about 4md flops and 2 host reads per step
+ * (through {@code HostReads}, counted) for the reorthogonalization against the growing basis; the
+ * convergence check solves an m x m tridiagonal eigenproblem on the host every 5 steps. Memory: the
+ * basis, (m + 1) d numbers in the operator's dtype.
  *
  * @see <a href="https://doi.org/10.1137/1.9781611971163">paper</a> (Parlett, The Symmetric
  *     Eigenvalue Problem, ch. 13)

@@ -2,8 +2,8 @@ package io.github.so4j.curvature.subspace;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Activation;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.Workspace;
 
 /**
@@ -85,7 +85,7 @@ public final class LogisticRegression implements SmoothObjective {
             NDArray z = features.matMul(x);
             NDArray data = Activation.softPlus(z).sub(labels.mul(z)).mean();
             NDArray penalty = x.mul(x).sum().mul(regularization / 2);
-            return data.add(penalty).toType(DataType.FLOAT64, false).getDouble();
+            return HostReads.toDouble(data.add(penalty));
         }
     }
 

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.so4j.curvature.HostReads;
 import java.util.Random;
 
 /**
@@ -180,7 +181,7 @@ public final class Vectors {
      * @return \( a^\top b \)
      */
     static double dot(NDArray a, NDArray b) {
-        return a.mul(b).toType(DataType.FLOAT64, false).sum().getDouble();
+        return HostReads.toDouble(a.mul(b).toType(DataType.FLOAT64, false).sum());
     }
 
     /**

@@ -10,6 +10,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.testing.Dense;
 import io.github.so4j.curvature.testing.LiveArrays;
 import io.github.so4j.curvature.testing.Tolerances;
@@ -269,6 +270,25 @@ class CoupledNewtonInverseRootTest {
             }
         }
         assertEquals(before, LiveArrays.count(manager));
+    }
+
+    /**
+     * Every read goes through {@link HostReads}: one per Newton step and one at the start (the
+     * starting residuals with the ridges), for a batch as for one matrix; nothing else.
+     */
+    @Test
+    void readsOncePerStepPlusOneAndCountsThem() {
+        int n = 12;
+        double[] flat = new double[2 * n * n];
+        System.arraycopy(
+                Spd.flatten(Spd.withConditionNumber(n, 1e3, new Random(5))), 0, flat, 0, n * n);
+        System.arraycopy(
+                Spd.flatten(Spd.withConditionNumber(n, 10, new Random(6))), 0, flat, n * n, n * n);
+        NDArray batch = Dense.toArray(manager, flat, DataType.FLOAT32).reshape(2, n, n);
+        long before = HostReads.count();
+        InverseRoots roots = new CoupledNewtonInverseRoot().compute(batch, 4, 1e-4, manager);
+        assertTrue(roots.iterations() > 1, "iterations " + roots.iterations());
+        assertEquals(roots.iterations() + 1, HostReads.count() - before);
     }
 
     @Test

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.testing.Dense;
 import io.github.so4j.curvature.testing.Tolerances;
 import java.util.Random;
@@ -117,6 +118,15 @@ class EigenInverseRootTest {
         EigenInverseRoot.Root root = EigenInverseRoot.of(new Array2DRowRealMatrix(a), 4, 1e-6);
         assertTrue(Double.isNaN(root.residual()));
         assertTrue(Double.isNaN(root.root().getEntry(0, 0)));
+    }
+
+    /** The batch goes to the host in one counted read ({@link HostReads}), whatever its size. */
+    @Test
+    void aBatchIsOneCountedRead() {
+        NDArray batch = manager.eye(5).mul(3).expandDims(0).repeat(0, 4);
+        long before = HostReads.count();
+        new EigenInverseRoot().compute(batch, 2, 1e-6, manager);
+        assertEquals(1, HostReads.count() - before);
     }
 
     @Test

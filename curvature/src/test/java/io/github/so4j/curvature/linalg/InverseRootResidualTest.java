@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.testing.LiveArrays;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -61,7 +62,9 @@ class InverseRootResidualTest {
     void batchHasOneResidualPerMatrixAndAcceptsFloat32() {
         NDArray a = diagonal(4, 16).expandDims(0).repeat(0, 2).toType(DataType.FLOAT32, false);
         NDArray x = manager.create(new float[] {0.5f, 0, 0, 0.25f, 1, 0, 0, 1}).reshape(2, 2, 2);
+        long before = HostReads.count();
         double[] r = InverseRootResidual.perMatrix(a, x, 2, new double[] {0, 0});
+        assertEquals(1, HostReads.count() - before, "one counted read for the batch");
         assertArrayEquals(new double[] {0, Math.sqrt((9 + 225) / 2.0)}, r, 1e-12);
     }
 

@@ -9,6 +9,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.testing.Dense;
 import io.github.so4j.curvature.testing.LiveArrays;
 import io.github.so4j.curvature.testing.Tolerances;
@@ -399,6 +400,61 @@ class ShampooPreconditionerTest {
                             + " most 3 tolerated); last problem: L of block 0 (3 x 3): no"
                             + " acceptable root (residual NaN)",
                     e.getMessage());
+        }
+    }
+
+    /**
+     * Candidates change nothing until committed: statistics staged with {@link
+     * ShampooPreconditioner#next} and kept or not, roots computed with {@link
+     * ShampooPreconditioner#nextRoots} and installed or not. Staging and committing statistics read
+     * nothing from the device; a commit that keeps the candidate gives bit for bit what {@link
+     * ShampooPreconditioner#update} gives.
+     */
+    @Test
+    void stagedChangesWaitForTheirCommit() {
+        ShampooConfig config = ShampooConfig.DEFAULT.withMaxPreconditionerDim(4).withBeta2(0.9);
+        Random random = new Random(9);
+        Shape shape = new Shape(6, 10);
+        try (ShampooPreconditioner staged =
+                        new ShampooPreconditioner(manager, "w", shape, DataType.FLOAT32, config);
+                ShampooPreconditioner direct =
+                        new ShampooPreconditioner(manager, "w", shape, DataType.FLOAT32, config)) {
+            NDArray first = tensor(Dense.gaussian(random, 6, 10, 1), DataType.FLOAT32);
+            staged.update(first);
+            direct.update(first);
+            staged.updateRoots();
+            direct.updateRoots();
+            float[] left = staged.leftStatistics(manager).toFloatArray();
+            float[] roots = staged.leftRoots(manager).toFloatArray();
+            NDArray second = tensor(Dense.gaussian(random, 6, 10, 1), DataType.FLOAT32);
+            long reads = HostReads.count();
+            ShampooPreconditioner.Statistics rejected =
+                    staged.next(staged.layout().toBlocks(second));
+            staged.commit(rejected, (candidate, current) -> current.duplicate());
+            assertEquals(0, HostReads.count() - reads);
+            assertArrayEquals(left, staged.leftStatistics(manager).toFloatArray(), 0f);
+            assertEquals(1, staged.statisticsUpdates());
+            ShampooPreconditioner.Roots unused =
+                    staged.nextRoots(staged.next(staged.layout().toBlocks(second)), manager);
+            unused.left().close();
+            unused.right().close();
+            assertArrayEquals(roots, staged.leftRoots(manager).toFloatArray(), 0f);
+            assertEquals(1, staged.health().computations());
+            ShampooPreconditioner.Statistics kept = staged.next(staged.layout().toBlocks(second));
+            staged.commit(staged.nextRoots(kept, manager));
+            staged.commit(kept, (candidate, current) -> candidate);
+            direct.update(second);
+            direct.updateRoots();
+            assertArrayEquals(
+                    direct.leftStatistics(manager).toFloatArray(),
+                    staged.leftStatistics(manager).toFloatArray(),
+                    0f);
+            assertArrayEquals(
+                    direct.rightRoots(manager).toFloatArray(),
+                    staged.rightRoots(manager).toFloatArray(),
+                    0f);
+            assertEquals(direct.health(), staged.health());
+            assertEquals(2, staged.statisticsUpdates());
         }
     }
 

@@ -17,6 +17,7 @@ import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.Loss;
 import ai.djl.util.Pair;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.subspace.BatchCurvature.Mode;
 import io.github.so4j.curvature.testing.Dense;
 import io.github.so4j.curvature.testing.Tolerances;
@@ -217,6 +218,40 @@ class BatchCurvatureTest {
         NDList displacement =
                 Vectors.split(Dense.toArray(manager, step, DataType.FLOAT64), curvature.shapes());
         assertEquals(NET.loss(moved, x, y), curvature.lossAt(displacement), 1e-12);
+    }
+
+    /**
+     * Every read goes through {@code HostReads}: a {@code double} loss reads once, the device
+     * losses not at all (and equal the read ones), an exact product once (the check of v's norm), a
+     * finite-difference Gauss-Newton product three times (adding the weights' norm and the output
+     * norms).
+     */
+    @Test
+    void readsAreCountedAndTheDeviceLossesReadNothing() {
+        Random random = new Random(16);
+        double[][] x = NET.inputs(random, BATCH);
+        int[] y = NET.labels(random, BATCH);
+        Block block = NET.block(manager, DataType.FLOAT64, BATCH);
+        BatchCurvature exact = curvature(block, x, y, DataType.FLOAT64, Mode.EXACT);
+        BatchCurvature difference =
+                curvature(block, x, y, DataType.FLOAT64, Mode.FINITE_DIFFERENCE);
+        NDArray v = manager.randomNormal(new Shape(NET.size), DataType.FLOAT64);
+        NDList displacement = Vectors.split(v.mul(0.1), exact.shapes());
+        long start = HostReads.count();
+        double loss = exact.loss();
+        double moved = exact.lossAt(displacement);
+        assertEquals(2, HostReads.count() - start);
+        NDArray onDevice = exact.loss(manager);
+        NDArray movedOnDevice = exact.lossAt(displacement, manager);
+        assertEquals(2, HostReads.count() - start);
+        assertEquals(loss, onDevice.getDouble());
+        assertEquals(moved, movedOnDevice.getDouble());
+        start = HostReads.count();
+        exact.hessianTimes(v);
+        assertEquals(1, HostReads.count() - start);
+        start = HostReads.count();
+        difference.gaussNewtonTimes(v);
+        assertEquals(3, HostReads.count() - start);
     }
 
     /**

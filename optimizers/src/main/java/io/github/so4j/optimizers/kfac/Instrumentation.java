@@ -1,5 +1,7 @@
 package io.github.so4j.optimizers.kfac;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.nn.BlockList;
@@ -7,6 +9,8 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.core.Linear;
 import ai.djl.util.Pair;
+import io.github.so4j.curvature.Workspace;
+import io.github.so4j.optimizers.Step;
 import java.lang.reflect.Field;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -14,6 +18,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Random;
 import java.util.Set;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,8 +42,12 @@ import org.slf4j.LoggerFactory;
  * blocks (custom {@link Block} implementations that do not extend {@link AbstractBlock}) are left
  * as they are and their parameters are reported as not covered.
  *
- * <p>Recording is switched by the optimizer ({@link #arm}): only forwards of steps that update the
- * factors pay for the probes.
+ * <p>Recording is switched by the optimizer ({@link #prepare}): only forwards of steps that may
+ * update the factors pay for the probes.
+ *
+ * <p>The Monte-Carlo labels of {@link MonteCarloFisher} are drawn from a generator seeded by the
+ * optimizer's seed and the index of the coming step among taken steps ({@link #sampleLabels}), so a
+ * rejected step, which does not count, leaves the draws of the steps after it as they were.
  */
 public final class Instrumentation {
 
@@ -46,9 +55,12 @@ public final class Instrumentation {
 
     private final List<CapturedLayer> layers = new ArrayList<>();
     private final List<String> uncovered = new ArrayList<>();
+    private final List<Block> roots = new ArrayList<>();
     private boolean armed = true;
     private boolean held;
-    private Random labelRandom = new Random(0);
+    private long labelSeed;
+    private long[] factorIndices = {1};
+    private Supplier<NDArray> nextIndex = () -> null;
 
     /**
      * What an instrumentation covers.
@@ -63,22 +75,69 @@ public final class Instrumentation {
     public Instrumentation() {}
 
     /**
-     * Returns the generator of the Monte-Carlo labels ({@link MonteCarloFisher}); it is part of the
-     * optimizer's state (saved in its checkpoints). Seeded with 0 unless replaced.
+     * Returns the seed of the Monte-Carlo labels ({@link MonteCarloFisher}); 0 unless set.
      *
-     * @return the generator
+     * @return the seed
      */
-    public Random labelRandom() {
-        return labelRandom;
+    public long labelSeed() {
+        return labelSeed;
     }
 
     /**
-     * Replaces the generator of the Monte-Carlo labels.
+     * Sets the seed of the Monte-Carlo labels.
      *
-     * @param random the new generator
+     * @param seed the seed
      */
-    public void setLabelRandom(Random random) {
-        this.labelRandom = random;
+    public void setLabelSeed(long seed) {
+        this.labelSeed = seed;
+    }
+
+    /**
+     * Returns the generator of the Monte-Carlo labels of the step with a given index among taken
+     * steps: Java's generator, seeded with SplitMix64's mix of the seed and the index (so that
+     * neighbouring indices give unrelated draws).
+     *
+     * @param seed the optimizer's seed
+     * @param index the step's 1-based index among taken steps
+     * @return a new generator
+     */
+    public static Random labelRandom(long seed, long index) {
+        long z = seed + index * 0x9E3779B97F4A7C15L;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return new Random(z ^ (z >>> 31));
+    }
+
+    /**
+     * Draws the Monte-Carlo labels for the coming step from the generator of its index among taken
+     * steps ({@link #labelRandom}). When the host does not know that index (steps it has not seen
+     * decided came before), the sampler draws once for every index the step may have that updates
+     * the factors, and the device keeps the draw of the actual index; draws for other indices are
+     * never used.
+     *
+     * @param sampler the sampler
+     * @param predictions the model's outputs. Not modified.
+     * @return the labels, owned by the predictions' manager
+     */
+    public NDList sampleLabels(LabelSampler sampler, NDList predictions) {
+        long[] indices = factorIndices;
+        int last = indices.length - 1;
+        NDList labels = sampler.sample(predictions, labelRandom(labelSeed, indices[last]));
+        NDArray current = nextIndex.get();
+        if (last == 0 || current == null) {
+            return labels;
+        }
+        NDArray index = Workspace.copy(current, predictions.head().getManager());
+        for (int i = last - 1; i >= 0; i--) {
+            NDList other = sampler.sample(predictions, labelRandom(labelSeed, indices[i]));
+            NDArray here = index.eq(indices[i]);
+            NDList selected = new NDList(labels.size());
+            for (int j = 0; j < labels.size(); j++) {
+                selected.add(Step.select(here, other.get(j), labels.get(j)));
+            }
+            labels = selected;
+        }
+        return labels;
     }
 
     /**
@@ -117,12 +176,23 @@ public final class Instrumentation {
             }
         }
         uncovered.addAll(notCovered);
+        roots.add(result);
         logger.info(
                 "K-FAC records {} layer(s) {}; parameters left to the first-order rule: {}",
                 added.size(),
                 added,
                 notCovered);
         return result;
+    }
+
+    /**
+     * Returns the blocks returned by {@link #instrument}, whose parameter names name the layers and
+     * parameters in messages.
+     *
+     * @return the instrumented roots
+     */
+    public List<Block> roots() {
+        return Collections.unmodifiableList(roots);
     }
 
     /**
@@ -154,7 +224,7 @@ public final class Instrumentation {
     }
 
     /**
-     * Whether the next training forward records (the optimizer arms the steps that update the
+     * Whether the next training forward records (the optimizer arms the steps that may update the
      * factors).
      *
      * @return whether armed
@@ -171,6 +241,24 @@ public final class Instrumentation {
     public void arm(boolean armed) {
         this.armed = armed;
         this.held = false;
+    }
+
+    /**
+     * Prepares the next step, for the optimizer: records its forwards if it may update the factors
+     * and ends any hold.
+     *
+     * @param factorIndices the indices among taken steps that the next step may have and that
+     *     update the factors, ascending; empty if none
+     * @param nextIndex gives, when the labels are drawn, the next step's index among taken steps,
+     *     an int64 scalar on the device owned by the optimizer (used only when {@code
+     *     factorIndices} has more than one), or {@code null} before the first step
+     */
+    public void prepare(long[] factorIndices, Supplier<NDArray> nextIndex) {
+        arm(factorIndices.length > 0);
+        if (factorIndices.length > 0) {
+            this.factorIndices = factorIndices.clone();
+        }
+        this.nextIndex = nextIndex;
     }
 
     /**

@@ -12,9 +12,9 @@ import java.util.Random;
  * Draws labels from a model's predictive distribution, for the Monte-Carlo Fisher: the distribution
  * must be the one whose negative log-likelihood is the training loss.
  *
- * <p>The draws come from a Java generator that the caller owns (K-FAC's, saved in its checkpoints,
- * see {@link Instrumentation#labelRandom()}), drawn on the host and copied to the device once per
- * call; they carry no gradient.
+ * <p>The draws come from a Java generator that the caller gives (K-FAC's, seeded by its seed and
+ * the step's index among taken steps, see {@link Instrumentation#labelRandom(long, long)}), drawn
+ * on the host and copied to the device once per call; they carry no gradient.
  */
 @FunctionalInterface
 public interface LabelSampler {

@@ -33,7 +33,14 @@ import ai.djl.util.Pair;
  * labels drawn by the sampler, whose output gradients the instrumentation records and holds; then,
  * after zeroing the parameter gradients that pass left, {@link EasyTrain#trainBatch} with the
  * training labels, which gives the gradient the step follows (and the metrics). Other steps run
- * only the second pass. The factor steps therefore cost a second forward and backward.
+ * only the second pass. The factor steps therefore cost a second forward and backward (so does the
+ * step after a factor step whose outcome the host has not seen: it repeats the factor step if that
+ * one was rejected).
+ *
+ * <p>The labels of the step with index t among taken steps come from a generator seeded by the
+ * optimizer's seed and t ({@link Instrumentation#sampleLabels}): a rejected step leaves the labels
+ * of every later step as they would have been without it, and a resumed run draws what the
+ * uninterrupted one draws.
  */
 public final class MonteCarloFisher {
 
@@ -53,7 +60,7 @@ public final class MonteCarloFisher {
         if (instrumentation.isRecording()) {
             try (GradientCollector collector = trainer.newGradientCollector()) {
                 NDList predictions = trainer.forward(batch.getData(), batch.getLabels());
-                NDList sampled = sampler.sample(predictions, instrumentation.labelRandom());
+                NDList sampled = instrumentation.sampleLabels(sampler, predictions);
                 NDArray loss = trainer.getLoss().evaluate(sampled, predictions);
                 collector.backward(loss);
             }

@@ -2,7 +2,7 @@ package io.github.so4j.optimizers.objective;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.Workspace;
 import io.github.so4j.curvature.subspace.SmoothObjective;
 import java.util.Arrays;
@@ -51,7 +51,8 @@ import java.util.Objects;
  *
  * <p><b>Cost</b> per iteration: one Hessian (nd<sup>2</sup> for logistic regression, or d products)
  * and its inverse, d<sup>3</sup> flops in the iterate's dtype; UN adds a gradient per trial. Use
- * float64.
+ * float64. Host reads (through {@code HostReads}, counted): the inverse, the decrement and the
+ * value per iteration, two per UN trial.
  *
  * @see <a href="https://arxiv.org/abs/2405.18926">Hanzely, Abdukhakimov, Takáč: Newton Method
  *     Revisited: Global Convergence Rates up to O(k^-3) for Stepsize Schedules and Linesearch
@@ -213,7 +214,7 @@ public final class DampedNewton {
                 try (NDManager step = scope.newSubManager()) {
                     step.tempAttachAll(x);
                     NDArray gradient = objective.gradient(x);
-                    NDArray inverse = objective.hessian(x).inverse();
+                    NDArray inverse = HostReads.inverse(objective.hessian(x));
                     NDArray direction = inverse.matMul(gradient);
                     double decrement = Math.sqrt(dot(gradient, direction));
                     decrements[k] = decrement;
@@ -278,7 +279,7 @@ public final class DampedNewton {
     }
 
     private static double dot(NDArray a, NDArray b) {
-        return a.mul(b).sum().toType(DataType.FLOAT64, false).getDouble();
+        return HostReads.toDouble(a.mul(b).sum());
     }
 
     /** Builds a {@link DampedNewton}. */

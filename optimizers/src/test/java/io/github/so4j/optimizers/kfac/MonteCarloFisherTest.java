@@ -229,6 +229,55 @@ class MonteCarloFisherTest {
         }
     }
 
+    /**
+     * The labels of a step come from its index among taken steps: a run with two rejected steps (a
+     * NaN gradient after the sampled pass) ends bit for bit where a twin run without them ends.
+     * Factors every step and inverses every 4, so that between refresh steps the host does not know
+     * a step's index, draws the labels of every index it may have, and the device keeps the right
+     * ones.
+     */
+    @Test
+    void aRejectedStepLeavesTheLabelsOfLaterStepsAsTheyWere() {
+        try (Setup poisoned = new Setup(twinBuilder().build());
+                Setup clean = new Setup(twinBuilder().build())) {
+            copyParameters(poisoned, clean);
+            for (int step = 0; step < 8; step++) {
+                if (step == 2 || step == 5) {
+                    poisonedStep(poisoned, step);
+                }
+                mcStep(poisoned, step);
+                mcStep(clean, step);
+            }
+            assertArrayEquals(clean.weights(), poisoned.weights(), 0f);
+            assertEquals(2, poisoned.kfac.health().skippedSteps());
+            assertEquals(clean.kfac.kroneckerHealth(), poisoned.kfac.kroneckerHealth());
+        }
+    }
+
+    private static Kfac.Builder twinBuilder() {
+        return builder(Kfac.Fisher.MONTE_CARLO)
+                .optFactorUpdateFrequency(1)
+                .optInverseUpdateFrequency(4)
+                .optSeed(9);
+    }
+
+    /** A Monte-Carlo step whose first parameter's gradient is NaN. */
+    private static void poisonedStep(Setup setup, int step) {
+        try (NDManager manager = setup.trainer.getManager().newSubManager();
+                Batch batch = setup.batch(manager, new Random(200 + step))) {
+            MonteCarloFisher.trainBatch(
+                    setup.trainer,
+                    batch,
+                    setup.kfac.instrumentation(),
+                    LabelSampler.softmaxCrossEntropy());
+            NDArray weight = setup.model.getBlock().getParameters().get(0).getValue().getArray();
+            try (NDArray gradient = weight.getGradient()) {
+                gradient.muli(Float.NaN);
+            }
+            setup.trainer.step();
+        }
+    }
+
     private static void mcStep(Setup setup, int step) {
         try (NDManager manager = setup.trainer.getManager().newSubManager();
                 Batch batch = setup.batch(manager, new Random(100 + step))) {

@@ -1,0 +1,229 @@
+package io.github.so4j.optimizers;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.LongPredicate;
+
+/**
+ * One optimizer step as a subclass of {@link SecondOrderOptimizer} sees it: the step guard's
+ * decision, the step's index among taken steps, and the state changes that wait for the decision.
+ *
+ * <p>The decision whether a step is taken is made on the device, without a host read: the step is
+ * taken when every gradient is finite and every condition given to {@link #require} holds. Every
+ * change of state goes through the decision: a subclass computes candidate state and registers it
+ * with {@link #onCommit}; after {@code computeStep} returns, the base class calls each {@link
+ * Commit} with the decision as a boolean scalar on the device, and the commit keeps the candidate
+ * where it is {@code true} and the old state where it is {@code false} ({@link #select}). A
+ * rejected step therefore leaves no trace, and an ordinary step reads nothing from the device.
+ *
+ * <p>Amortized work on the host (an inverse or root refreshed every T steps) needs the decision on
+ * the host: {@link #accepted()} reads it (one counted read), after which no condition may be added.
+ * Schedules count taken steps: {@link #isDue} tells whether this step's index (among taken steps)
+ * satisfies a schedule, and reads the index from the device only when rejected steps the host has
+ * not yet heard of could change the answer.
+ */
+public final class Step {
+
+    /** A change of state that waits for the step's decision. */
+    @FunctionalInterface
+    public interface Commit {
+
+        /**
+         * Makes the change where the step is accepted, and leaves the state as it was where not.
+         * Must not read from the device.
+         *
+         * @param accepted a boolean scalar on the device
+         */
+        void commit(NDArray accepted);
+    }
+
+    private final NDManager scope;
+    private final NDArray gradientsFinite;
+    private final NDArray takenBefore;
+    private final long lowestIndex;
+    private final long highestIndex;
+    private final Resolver resolver;
+    private final List<NDArray> requirements = new ArrayList<>();
+    private final List<Commit> commits = new ArrayList<>();
+    private NDArray index;
+    private Boolean decided;
+
+    /** Reads the base class's device counters on demand. */
+    interface Resolver {
+        /**
+         * Reads the number of steps taken before this one, resolving the base class's counters.
+         *
+         * @return the exact count
+         */
+        long takenBefore();
+
+        /**
+         * Reads this step's decision together with the counters.
+         *
+         * @param accepted the decision as a boolean scalar on the device
+         * @return the decision
+         */
+        boolean decide(NDArray accepted);
+    }
+
+    Step(
+            NDManager scope,
+            NDArray gradientsFinite,
+            NDArray takenBefore,
+            long lowestIndex,
+            long highestIndex,
+            Resolver resolver) {
+        this.scope = scope;
+        this.gradientsFinite = gradientsFinite;
+        this.takenBefore = takenBefore;
+        this.lowestIndex = lowestIndex;
+        this.highestIndex = highestIndex;
+        this.resolver = resolver;
+    }
+
+    /**
+     * Adds a condition for taking the step, such as "the new statistics are finite".
+     *
+     * @param condition a boolean scalar on the device, in this step's scope or longer lived
+     * @throws IllegalStateException after {@link #accepted()}
+     */
+    public void require(NDArray condition) {
+        if (decided != null) {
+            throw new IllegalStateException("the step was already decided on the host");
+        }
+        requirements.add(condition);
+    }
+
+    /**
+     * Registers a change of state to be made if the step is accepted.
+     *
+     * @param commit the change; called once, after {@code computeStep} returns, in order of
+     *     registration
+     */
+    public void onCommit(Commit commit) {
+        commits.add(commit);
+    }
+
+    /**
+     * Returns this step's index among taken steps if it is taken: 1 for the first taken step. It
+     * drives bias corrections and other functions of the step count on the device.
+     *
+     * @return a float32 scalar on the device, owned by the step's scope
+     */
+    public NDArray index() {
+        if (index == null) {
+            index = takenBefore.add(1).toType(DataType.FLOAT32, false);
+        }
+        return index;
+    }
+
+    /**
+     * Tells whether this step's index among taken steps satisfies a schedule, such as {@code t -> t
+     * % 100 == 0}. Reads from the device (one counted read) only when rejected steps that the host
+     * has not yet heard of could change the answer.
+     *
+     * @param schedule a predicate on the 1-based index
+     * @return whether the step, if taken, is due
+     */
+    public boolean isDue(LongPredicate schedule) {
+        if (lowestIndex == highestIndex) {
+            return schedule.test(highestIndex);
+        }
+        boolean possible = false;
+        boolean certain = true;
+        for (long t = lowestIndex; t <= highestIndex && (certain || !possible); t++) {
+            boolean due = schedule.test(t);
+            possible |= due;
+            certain &= due;
+        }
+        if (!possible || certain) {
+            return possible;
+        }
+        return schedule.test(resolver.takenBefore() + 1);
+    }
+
+    /**
+     * Returns the lowest index among taken steps this step can have: the host's count if every step
+     * it has not heard of was rejected.
+     *
+     * @return the lowest possible 1-based index
+     */
+    public long lowestPossibleIndex() {
+        return lowestIndex;
+    }
+
+    /**
+     * Returns the highest index among taken steps this step can have: the host's count if every
+     * step it has not heard of was taken (the index, unless a step was rejected unseen).
+     *
+     * @return the highest possible 1-based index
+     */
+    public long highestPossibleIndex() {
+        return highestIndex;
+    }
+
+    /**
+     * Returns whether every gradient of the step is finite, as a boolean scalar on the device.
+     *
+     * @return the flag, owned by the step's scope
+     */
+    public NDArray gradientsFinite() {
+        return gradientsFinite;
+    }
+
+    /**
+     * Decides the step on the host: reads whether every gradient is finite and every condition so
+     * far holds (one counted read). For amortized host work that must not run on a rejected step.
+     *
+     * @return whether the step will be taken
+     */
+    public boolean accepted() {
+        if (decided == null) {
+            decided = resolver.decide(acceptance());
+        }
+        return decided;
+    }
+
+    /** The decision on the device: finite gradients and every requirement. */
+    NDArray acceptance() {
+        NDArray all = gradientsFinite;
+        for (NDArray condition : requirements) {
+            all = all.logicalAnd(condition);
+        }
+        return all;
+    }
+
+    /** The decision, if it was made on the host. */
+    Boolean hostDecision() {
+        return decided;
+    }
+
+    List<Commit> commits() {
+        return commits;
+    }
+
+    /**
+     * Returns the scope of the step: arrays created in it are freed when the step ends.
+     *
+     * @return the step's manager
+     */
+    public NDManager scope() {
+        return scope;
+    }
+
+    /**
+     * Selects, entry by entry, the candidate where the step is accepted and the old value where
+     * not; NaN in a rejected candidate does not leak through.
+     *
+     * @param accepted a boolean scalar on the device
+     * @param candidate the new value. Not modified.
+     * @param old the old value, of the candidate's shape. Not modified.
+     * @return a new array, owned by {@code candidate}'s manager
+     */
+    public static NDArray select(NDArray accepted, NDArray candidate, NDArray old) {
+        return candidate.getNDArrayInternal().where(accepted.broadcast(candidate.getShape()), old);
+    }
+}

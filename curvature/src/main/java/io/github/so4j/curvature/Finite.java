@@ -59,6 +59,30 @@ public final class Finite {
     }
 
     /**
+     * Returns whether every array's sum is finite, as a boolean scalar on the device: false when an
+     * entry is NaN or infinite, and (a false alarm that a caller must treat as trouble anyway) when
+     * an array's finite entries sum beyond its dtype's range. The cheapest test of many arrays: one
+     * reduction per array, then a handful of operations on scalars.
+     *
+     * @param arrays the arrays, at least one. Not modified.
+     * @return a boolean scalar, owned by the first array's manager
+     */
+    public static NDArray ofSums(List<NDArray> arrays) {
+        if (arrays.isEmpty()) {
+            throw new IllegalArgumentException("arrays must not be empty");
+        }
+        NDList sums = new NDList(arrays.size());
+        for (NDArray a : arrays) {
+            sums.add(a.sum());
+        }
+        NDArray total =
+                (sums.size() == 1 ? sums.head() : NDArrays.stack(sums))
+                        .toType(DataType.FLOAT64, false)
+                        .sum();
+        return total.sub(total).isNaN().logicalNot();
+    }
+
+    /**
      * Returns whether every entry of an array is finite, as a boolean scalar on the device.
      *
      * @param array the array. Not modified.

@@ -334,20 +334,17 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                 }
                 learningRateIndex = known[C_TAKEN] + 1 + (steps - 1 - stepsAtRead);
                 List<ParameterGradient> gradients = new ArrayList<>(parameters.size());
-                List<NDArray> probes = new ArrayList<>(parameters.size());
+                List<NDArray> prepared = new ArrayList<>(parameters.size());
                 for (NDArray weight : parameters) {
                     NDArray gradient = weight.getGradient();
                     gradient.attach(scope);
-                    NDArray prepared = prepare(gradient);
-                    probes.add(Finite.probe(prepared));
+                    NDArray g = prepare(gradient);
+                    prepared.add(g);
                     gradients.add(
                             new ParameterGradient(
-                                    weight.getUid(),
-                                    idByUid.get(weight.getUid()),
-                                    weight,
-                                    prepared));
+                                    weight.getUid(), idByUid.get(weight.getUid()), weight, g));
                 }
-                NDArray gradientsFinite = Finite.flag(probes);
+                NDArray gradientsFinite = Finite.ofSums(prepared);
                 NDArray takenBefore = counters.array().get(C_TAKEN);
                 takenBefore.attach(scope);
                 Step step =
@@ -380,9 +377,16 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                 }
                 count(accepted, gradientsFinite);
                 boolean surelyTaken = Boolean.TRUE.equals(step.hostDecision());
+                Map<DataType, NDArray> zeros = new HashMap<>();
                 for (Map.Entry<String, NDArray> entry : directions.entrySet()) {
                     NDArray u = entry.getValue();
-                    NDArray masked = surelyTaken ? u : Step.select(accepted, u, u.zerosLike());
+                    NDArray zero =
+                            zeros.computeIfAbsent(
+                                    u.getDataType(), t -> scope.zeros(new Shape(), t));
+                    NDArray masked =
+                            surelyTaken
+                                    ? u
+                                    : Step.select(accepted, u, zero.broadcast(u.getShape()));
                     masked.attach(stepManager);
                     pending.put(entry.getKey(), masked);
                 }

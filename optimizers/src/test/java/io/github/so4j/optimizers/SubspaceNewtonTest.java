@@ -65,7 +65,7 @@ class SubspaceNewtonTest {
      * With k = d the subspace is the whole space, so one step is the Newton step and lands on the
      * optimum of a strongly convex quadratic: theory allows one step. Float64, no damping: the
      * error is rounding in the products and the k x k solve, about \( \kappa \cdot 10^{-16} \); the
-     * issue asks for 1e-6.
+     * test asks for 1e-6.
      */
     @ParameterizedTest
     @EnumSource(Subspace.class)

@@ -13,10 +13,10 @@ public final class Tolerances {
     public static final double FLOAT64_UNIT_ROUNDOFF = 0x1.0p-53;
 
     /**
-     * Relative agreement required of float64 computations with a float64 oracle: the issue's 1e-9,
-     * which leaves room for a condition number up to about 1e6 (relative error of a backward-stable
-     * solve is about \( \kappa \cdot 2^{-53} \approx \kappa \cdot 1.1 \cdot 10^{-16} \)); tests
-     * keep the condition numbers of their matrices below that.
+     * Relative agreement required of float64 computations with a float64 oracle: 1e-9, which leaves
+     * room for a condition number up to about 1e6 (relative error of a backward-stable solve is
+     * about \( \kappa \cdot 2^{-53} \approx \kappa \cdot 1.1 \cdot 10^{-16} \)); tests keep the
+     * condition numbers of their matrices below that.
      */
     public static final double FLOAT64_RELATIVE = 1e-9;
 

@@ -40,27 +40,40 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>The host knows the index t of a step exactly after a step it decided itself (a refresh
  *       step) or a read; otherwise it knows an interval, widened by one at each step whose outcome
- *       only the device knows. When some index of that interval is a factor step, the layers'
- *       statistics are computed and {@linkplain KroneckerFactors#stage staged}; the device commits
- *       them only if the step is taken and its index is a factor step. Statistics with NaN or
- *       infinities reject the step ({@link Step#require}).
+ *       only the device knows. When the step's index would be a factor step if every step of that
+ *       interval was taken, or if all but one were, the layers' statistics are computed and
+ *       {@linkplain KroneckerFactors#stage staged}; the device commits them only if the step is
+ *       taken and its index is a factor step. So one rejected step that the host has not seen
+ *       leaves the schedule exact; after more, the factors skip updates until the host next reads
+ *       the count (they never take statistics at a wrong index). Statistics with NaN or infinities
+ *       reject the step ({@link Step#require}).
  *   <li>Refreshes are amortized host work: on a step that may be a refresh step the host learns t
  *       ({@link Step#isDue}, a read when the interval is not one index), decides the step ({@link
  *       Step#accepted}, a read), and only if it is taken refreshes every layer from the factors as
  *       they will be once the step's statistics are committed.
- *   <li>Recording is armed for the next step when any index it may have is a factor step; the
- *       Monte-Carlo labels are drawn for those indices ({@link Instrumentation#sampleLabels}).
+ *   <li>Recording is armed for the next step on the same rule; the Monte-Carlo labels are drawn for
+ *       those indices ({@link Instrumentation#sampleLabels}).
  * </ul>
  *
  * <p><b>Cost</b>: on the host, a few operations per index a step may have (at most the steps since
  * the last read). On the device, per layer with p inputs (plus the bias) and q outputs: \( 2R(p^2 +
- * q^2) \) flops for the statistics of R rows on factor steps (also on the step after a factor step
- * whose outcome the host has not seen), a few scalar operations on the others; a refresh, see
- * {@code InversionMode}.
+ * q^2) \) flops for the statistics of R rows on factor steps and on the step after each (in case
+ * one step was rejected unseen), a few scalar operations on the others; a refresh, see {@code
+ * InversionMode}.
  */
 public final class CurvatureEstimator {
 
     private static final Logger logger = LoggerFactory.getLogger(CurvatureEstimator.class);
+
+    /**
+     * How many rejected steps, unseen by the host, the factor schedule stays exact for: a step
+     * gathers statistics when its index would be a factor step with up to this many of them, so the
+     * cost is that many extra statistics steps per factor period instead of statistics on every
+     * step while the host's count is uncertain (between two refreshes). Beyond that, the factors
+     * skip updates until the host next reads the count (the next refresh or failure-ladder check);
+     * they never take statistics at a wrong index.
+     */
+    private static final int COVERED_REJECTIONS = 1;
 
     private final Instrumentation instrumentation;
     private final KroneckerSettings settings;
@@ -252,7 +265,8 @@ public final class CurvatureEstimator {
                 lowest,
                 highest,
                 possible[1],
-                dueIndices(factorFrequency, lowest, highest),
+                dueIndices(
+                        factorFrequency, Math.max(lowest, highest - COVERED_REJECTIONS), highest),
                 refresh);
     }
 
@@ -479,7 +493,11 @@ public final class CurvatureEstimator {
             nextHighest = schedule.highest + 1;
         }
         instrumentation.prepare(
-                dueIndices(factorFrequency, nextLowest, nextHighest), () -> nextIndex);
+                dueIndices(
+                        factorFrequency,
+                        Math.max(nextLowest, nextHighest - COVERED_REJECTIONS),
+                        nextHighest),
+                () -> nextIndex);
     }
 
     /**
@@ -681,6 +699,10 @@ public final class CurvatureEstimator {
         nextLowest = restored.nextStepIndex;
         nextHighest = restored.nextStepIndex;
         instrumentation.prepare(
-                dueIndices(factorFrequency, nextLowest, nextHighest), () -> nextIndex);
+                dueIndices(
+                        factorFrequency,
+                        Math.max(nextLowest, nextHighest - COVERED_REJECTIONS),
+                        nextHighest),
+                () -> nextIndex);
     }
 }

@@ -27,7 +27,6 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -702,7 +701,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                             + " parameters of step "
                             + steps);
         }
-        Map<String, Parameter> trained = trainedParameters(model);
+        Map<String, Parameter> trained = ModelParameters.trained(model);
         nameParameters(model);
         Map<String, String> nameByKey = new HashMap<>();
         Map<String, String> keyByName = new HashMap<>();
@@ -728,7 +727,10 @@ public abstract class SecondOrderOptimizer extends Optimizer {
         }
         OptimizerState state =
                 new OptimizerState(
-                        nameByKey, keyByName, shapeByKey, managerOf(trained, "saveState"));
+                        nameByKey,
+                        keyByName,
+                        shapeByKey,
+                        ModelParameters.managerOf(trained, "saveState"));
         resolve(steps);
         state.putLong(STEPS, steps)
                 .putLong(TAKEN, known[C_TAKEN])
@@ -759,8 +761,8 @@ public abstract class SecondOrderOptimizer extends Optimizer {
      *     this optimizer cannot take (for example another window size)
      */
     public final void loadState(InputStream in, Block model) throws IOException {
-        Map<String, Parameter> trained = trainedParameters(model);
-        NDManager parameterManager = managerOf(trained, "loadState");
+        Map<String, Parameter> trained = ModelParameters.trained(model);
+        NDManager parameterManager = ModelParameters.managerOf(trained, "loadState");
         Map<String, String> nameByKey = new HashMap<>();
         Map<String, String> keyByName = new HashMap<>();
         Map<String, Shape> shapeByKey = new HashMap<>();
@@ -781,7 +783,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                                 + ", not by "
                                 + getClass().getName());
             }
-            checkSameModel(contents.parameters(), trained);
+            ModelParameters.checkSame(contents.parameters(), trained);
             long savedSteps = state.getLong(STEPS);
             long skipped = state.getLong(SKIPPED);
             long[] values = {
@@ -834,75 +836,6 @@ public abstract class SecondOrderOptimizer extends Optimizer {
      *     OptimizerState#keyOf(String)}
      */
     protected abstract void readState(OptimizerState state);
-
-    /** The model's trained parameters (initialized, requiring a gradient), by name, in order. */
-    private static Map<String, Parameter> trainedParameters(Block model) {
-        Map<String, Parameter> trained = new LinkedHashMap<>();
-        for (Pair<String, Parameter> p : model.getParameters()) {
-            Parameter parameter = p.getValue();
-            if (parameter.isInitialized() && parameter.requiresGradient()) {
-                trained.put(p.getKey(), parameter);
-            }
-        }
-        return trained;
-    }
-
-    private static NDManager managerOf(Map<String, Parameter> trained, String caller) {
-        if (trained.isEmpty()) {
-            throw new IllegalArgumentException(
-                    caller
-                            + " needs a model with trained parameters: initialize it and create"
-                            + " its trainer first");
-        }
-        return trained.values().iterator().next().getArray().getManager();
-    }
-
-    private static void checkSameModel(
-            List<CheckpointFormat.ParameterEntry> saved, Map<String, Parameter> trained) {
-        List<String> differences = new ArrayList<>();
-        Set<String> savedNames = new HashSet<>();
-        for (CheckpointFormat.ParameterEntry entry : saved) {
-            savedNames.add(entry.name());
-            Parameter parameter = trained.get(entry.name());
-            if (parameter == null) {
-                differences.add("the model has no trained parameter " + entry);
-                continue;
-            }
-            NDArray array = parameter.getArray();
-            if (!array.getShape().equals(entry.shape())
-                    || array.getDataType() != entry.dataType()) {
-                differences.add(
-                        "parameter '"
-                                + entry.name()
-                                + "' is "
-                                + entry.dataType()
-                                + " "
-                                + entry.shape()
-                                + " in the checkpoint but "
-                                + array.getDataType()
-                                + " "
-                                + array.getShape()
-                                + " in the model");
-            }
-        }
-        for (Map.Entry<String, Parameter> entry : trained.entrySet()) {
-            if (!savedNames.contains(entry.getKey())) {
-                NDArray array = entry.getValue().getArray();
-                differences.add(
-                        "the checkpoint has no parameter '"
-                                + entry.getKey()
-                                + "' "
-                                + array.getDataType()
-                                + " "
-                                + array.getShape());
-            }
-        }
-        if (!differences.isEmpty()) {
-            throw new IllegalArgumentException(
-                    "the checkpoint was saved for another model: "
-                            + String.join("; ", differences));
-        }
-    }
 
     /**
      * Returns what the optimizer has done so far. Reads the step counters from the device (one

@@ -129,6 +129,17 @@ public final class HostReads {
         }
     }
 
+    /**
+     * Reads an array in DJL's encoding (dtype, shape and values), for checkpoints.
+     *
+     * @param array the array. Not modified.
+     * @return its encoding
+     */
+    public static byte[] encode(NDArray array) {
+        counted();
+        return array.encode();
+    }
+
     /** Closes a converted array unless the conversion returned the array itself. */
     private static void closeCopy(NDArray converted, NDArray source) {
         if (converted != source) {

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.so4j.curvature.HostReads;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.EOFException;
@@ -88,7 +89,7 @@ final class CheckpointFormat {
             data.writeUTF(entry.getKey());
             Object value = entry.getValue();
             if (value instanceof NDArray array) {
-                byte[] bytes = array.encode();
+                byte[] bytes = HostReads.encode(array);
                 data.writeByte(ARRAY);
                 data.writeInt(bytes.length);
                 data.write(bytes);

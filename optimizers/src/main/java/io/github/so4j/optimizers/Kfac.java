@@ -301,7 +301,7 @@ public final class Kfac extends SecondOrderOptimizer {
                 m.put(key, weightDecayMode == WeightDecay.L2 ? withL2(p, step) : p.gradient());
             }
         }
-        estimator.updateFactors(layers, schedule, step, step.gradientsFinite());
+        estimator.updateFactors(layers, schedule, step);
         if (schedule.refresh()) {
             if (!m.isEmpty()) {
                 NDArray bound = sortedSum(squaredNorms(m.values()));

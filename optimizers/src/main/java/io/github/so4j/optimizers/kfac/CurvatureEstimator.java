@@ -229,12 +229,13 @@ public final class CurvatureEstimator {
      * @return the schedule
      */
     public Schedule schedule(Step step) {
-        long[] possible = possibleIndices(step);
-        long lowest = Math.max(possible[0], nextLowest);
-        long highest = Math.min(possible[1], nextHighest);
+        long possibleLowest = step.lowestPossibleIndex();
+        long possibleHighest = step.highestPossibleIndex();
+        long lowest = Math.max(possibleLowest, nextLowest);
+        long highest = Math.min(possibleHighest, nextHighest);
         if (lowest > highest) {
-            lowest = possible[0];
-            highest = possible[1];
+            lowest = possibleLowest;
+            highest = possibleHighest;
         }
         boolean refresh = anyDue(inverseFrequency, lowest, highest);
         if (refresh && lowest != highest) {
@@ -264,25 +265,10 @@ public final class CurvatureEstimator {
         return new Schedule(
                 lowest,
                 highest,
-                possible[1],
+                possibleHighest,
                 dueIndices(
                         factorFrequency, Math.max(lowest, highest - COVERED_REJECTIONS), highest),
                 refresh);
-    }
-
-    /**
-     * The lowest and highest index among taken steps that the step guard holds possible for the
-     * step: every index {@link Step#isDue} tests when none is due, which it answers without a read.
-     */
-    private static long[] possibleIndices(Step step) {
-        long[] range = {Long.MAX_VALUE, Long.MIN_VALUE};
-        step.isDue(
-                t -> {
-                    range[0] = Math.min(range[0], t);
-                    range[1] = Math.max(range[1], t);
-                    return false;
-                });
-        return range;
     }
 
     /** Whether step t (1-based among taken steps) is due for a period read at t - 1. */
@@ -318,14 +304,13 @@ public final class CurvatureEstimator {
      *
      * @param layers the step's covered layers
      * @param schedule the step's schedule
-     * @param step the step
-     * @param gradientsFinite whether every gradient is finite, a boolean scalar on the device (a
-     *     non-finite statistic counts as rejected only on a step whose gradients were finite)
+     * @param step the step (a non-finite statistic counts as rejected only on a step whose
+     *     gradients were finite)
      * @throws IllegalStateException if the recordings do not match the Fisher (the training step is
      *     not the one it needs)
      */
-    public void updateFactors(
-            List<Layer> layers, Schedule schedule, Step step, NDArray gradientsFinite) {
+    public void updateFactors(List<Layer> layers, Schedule schedule, Step step) {
+        NDArray gradientsFinite = step.gradientsFinite();
         Map<CapturedLayer, List<LayerRecording>> recordings = new HashMap<>();
         boolean recorded = false;
         for (CapturedLayer captured : instrumentation.layers()) {

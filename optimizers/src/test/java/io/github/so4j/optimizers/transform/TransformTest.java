@@ -70,7 +70,7 @@ class TransformTest {
                         v[i] = mu * v[i] + (1 - (double) dampening) * d[s][i];
                         expected[i] = nesterov ? d[s][i] + mu * v[i] : v[i];
                     }
-                    assertArrayEquals(expected, actual[s], 1e-6, "step " + s);
+                    assertArrayEquals(expected, actual[s], TOLERANCE, "step " + s);
                 }
             }
         }

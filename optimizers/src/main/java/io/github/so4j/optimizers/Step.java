@@ -111,11 +111,11 @@ public final class Step {
      * Returns this step's index among taken steps if it is taken: 1 for the first taken step. It
      * drives bias corrections and other functions of the step count on the device.
      *
-     * @return a float32 scalar on the device, owned by the step's scope
+     * @return a float64 scalar on the device (exact for every count), owned by the step's scope
      */
     public NDArray index() {
         if (index == null) {
-            index = takenBefore.add(1).toType(DataType.FLOAT32, false);
+            index = takenBefore.add(1).toType(DataType.FLOAT64, false);
         }
         return index;
     }

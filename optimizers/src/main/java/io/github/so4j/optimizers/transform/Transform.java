@@ -23,7 +23,7 @@ public interface Transform {
      * @param gradient the parameter's gradient this step, after DJL's {@code rescaleGrad} and
      *     {@code clipGrad}. Not modified.
      * @param weight the parameter before the step. Not modified.
-     * @param index the step's 1-based index among taken steps, a float32 scalar on the device
+     * @param index the step's 1-based index among taken steps, a float64 scalar on the device
      */
     record Context(NDArray gradient, NDArray weight, NDArray index) {}
 

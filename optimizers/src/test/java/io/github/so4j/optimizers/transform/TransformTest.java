@@ -110,8 +110,7 @@ class TransformTest {
                 double vHat = v[i] / (1 - Math.pow(b2, t));
                 expected[i] = mHat / (Math.sqrt(vHat) + eps);
             }
-            // the bias corrections are float32 on the device: relative error about 1e-6
-            assertArrayEquals(expected, actual[s], 1e-5, "step " + s);
+            assertArrayEquals(expected, actual[s], TOLERANCE, "step " + s);
         }
     }
 

@@ -18,6 +18,7 @@ import io.github.so4j.optimizers.OptimizerState;
 import io.github.so4j.optimizers.Step;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -92,6 +93,7 @@ public final class CurvatureEstimator {
 
     private long nextHighest = 1;
     private boolean warnedReleased;
+    private final Set<CapturedLayer> warnedSilent = new HashSet<>();
 
     /**
      * Creates an estimator for the layers of an instrumentation.
@@ -320,6 +322,7 @@ public final class CurvatureEstimator {
         }
         if (recorded) {
             checkFisher();
+            warnIfSilent(layers, recordings);
         }
         if (schedule.factorIndices.length == 0) {
             return;
@@ -374,6 +377,28 @@ public final class CurvatureEstimator {
                             + " are not updated: keep the batch's arrays open until the step, as"
                             + " EasyTrain and Trainer.step do",
                     layer.captured().name());
+        }
+    }
+
+    /**
+     * Warns, once per layer, of a covered layer that recorded nothing in forwards in which others
+     * did: its block called it through a reference the instrumentation did not replace, or did not
+     * call it.
+     */
+    private void warnIfSilent(
+            List<Layer> layers, Map<CapturedLayer, List<LayerRecording>> recordings) {
+        for (Layer layer : layers) {
+            CapturedLayer captured = layer.captured();
+            if (recordings.get(captured).isEmpty() && warnedSilent.add(captured)) {
+                logger.warn(
+                        "K-FAC's layer {} recorded nothing in a training forward in which other"
+                                + " layers did, so it moves by the first-order rule until it does:"
+                                + " its block calls it through a reference that Kfac.instrument"
+                                + " could not see (e.g. a lambda or a helper object holding the"
+                                + " layer; hold it in a field of the block or among its"
+                                + " children), or did not call it",
+                        captured.name());
+            }
         }
     }
 

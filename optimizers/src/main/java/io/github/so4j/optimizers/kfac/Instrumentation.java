@@ -12,10 +12,12 @@ import ai.djl.util.Pair;
 import io.github.so4j.curvature.Workspace;
 import io.github.so4j.optimizers.Step;
 import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.function.Supplier;
@@ -28,19 +30,34 @@ import org.slf4j.LoggerFactory;
  * output: what K-FAC needs, in a framework without forward or backward hooks.
  *
  * <p>{@link #instrument} walks the tree ({@code SequentialBlock}, {@code ParallelBlock}, any block
- * built on {@link AbstractBlock}, nested) and replaces each such layer, in place in its parent and
- * under the same key, by a transparent stand-in that delegates every {@link Block} method to the
- * layer. In a training forward, while recording, the stand-in adds a zero "probe" array that
+ * built on {@link AbstractBlock}, nested) and replaces each such layer, in place and under the same
+ * key, by a transparent stand-in ({@link RecordingBlock}) that delegates every {@link Block} method
+ * to the layer. In a training forward, while recording, the stand-in adds a zero "probe" array that
  * requires a gradient to the layer's output: the probed output equals the output, and after the
  * backward pass the probe's gradient is exactly \( \partial L / \partial y \). Everything else is
  * unchanged: parameter names, saved parameter files, and inference forwards, which compute what the
- * original layer computes at the cost of one extra method call.
+ * original layer computes at the cost of two extra method calls.
+ *
+ * <p>DJL blocks call their children in two ways: {@code SequentialBlock} and {@code ParallelBlock}
+ * go through their list of children, while most other blocks (DJL's own attention and transformer
+ * blocks, and a user's {@code AbstractBlock} subclass) keep each child in a field as well and call
+ * {@code field.forward(...)} on it. A stand-in only in the list of children would never see those
+ * forwards, so the layer is replaced in both: in the parent's children, and in every field of any
+ * block of the tree that holds it, directly or as an element of an array, a {@code java.util.List}
+ * or the values of a {@code java.util.Map}. The stand-in is an instance of the layer's own class
+ * (it extends {@code Linear} or {@code Conv2d}), so it fits a field of any type that held the
+ * layer. A reference that cannot be replaced (in an unmodifiable collection, or a final field that
+ * reflection may not write) fails the instrumentation before anything is changed. References
+ * elsewhere (a helper object that is not a block, a lambda that captured the layer) are not found;
+ * a layer called only through them records nothing, which the optimizer reports ({@link
+ * CurvatureEstimator}).
  *
  * <p>DJL offers no public way to replace a child, so the stand-ins are put into {@code
- * AbstractBlock}'s protected {@code children} list by reflection: this works with DJL on the class
- * path (its normal use) and fails with a clear message if the module system forbids it. Other
- * blocks (custom {@link Block} implementations that do not extend {@link AbstractBlock}) are left
- * as they are and their parameters are reported as not covered.
+ * AbstractBlock}'s protected {@code children} list, and into fields, by reflection: this works with
+ * DJL and the model's classes on the class path (their normal use) and fails with a clear message
+ * if the module system forbids it. Other blocks (custom {@link Block} implementations that do not
+ * extend {@link AbstractBlock}) are left as they are and their parameters are reported as not
+ * covered.
  *
  * <p>Recording is switched by the optimizer ({@link #prepare}): only forwards of steps that may
  * update the factors pay for the probes.
@@ -145,19 +162,22 @@ public final class Instrumentation {
      * not (INFO).
      *
      * @param root the model's block. Modified: its Linear and Conv2d descendants are replaced by
-     *     recording stand-ins.
+     *     recording stand-ins, in its blocks' children and fields.
      * @return the block to give the model: {@code root} itself, or its stand-in when {@code root}
      *     is itself a Linear or Conv2d layer
      * @throws IllegalArgumentException if part of the tree is already instrumented by another
      *     instrumentation
-     * @throws IllegalStateException if DJL's block internals cannot be reached by reflection
+     * @throws IllegalStateException if DJL's block internals cannot be reached by reflection, or a
+     *     block holds a layer where its stand-in cannot be put (the tree is then left unchanged)
      */
     public Block instrument(Block root) {
-        int before = layers.size();
-        Block result = stand(root, "");
+        Plan plan = new Plan();
+        Block result = plan.stand(root, "");
         if (result == root) {
-            walk(root, "");
+            plan.walk(root, "");
+            plan.redirectFields();
         }
+        plan.apply();
         List<String> added = new ArrayList<>();
         Set<Parameter> covered = Collections.newSetFromMap(new IdentityHashMap<>());
         for (CapturedLayer layer : layers) {
@@ -166,7 +186,7 @@ public final class Instrumentation {
                 covered.add(layer.bias());
             }
         }
-        for (CapturedLayer layer : layers.subList(before, layers.size())) {
+        for (CapturedLayer layer : plan.added) {
             added.add(layer.name());
         }
         List<String> notCovered = new ArrayList<>();
@@ -279,50 +299,201 @@ public final class Instrumentation {
         return held;
     }
 
-    private void walk(Block parent, String path) {
-        if (!(parent instanceof AbstractBlock)) {
-            return;
-        }
-        BlockList children = children((AbstractBlock) parent);
-        for (int i = 0; i < children.size(); i++) {
-            String key = children.keyAt(i);
-            Block child = children.valueAt(i);
-            String name = path.isEmpty() ? key : path + "_" + key;
-            Block replacement = stand(child, name);
-            if (replacement != child) {
-                children.remove(i);
-                children.add(i, key, replacement);
-            } else {
-                walk(child, name);
+    /**
+     * One call of {@link #instrument}: the stand-ins to put in place and where, collected and
+     * checked before anything in the tree changes.
+     */
+    private final class Plan {
+
+        /** Original layer to its stand-in, by identity. */
+        private final Map<Block, RecordingBlock> standIns = new IdentityHashMap<>();
+
+        private final List<CapturedLayer> added = new ArrayList<>();
+        private final Set<Block> visited = Collections.newSetFromMap(new IdentityHashMap<>());
+        private final List<Runnable> writes = new ArrayList<>();
+        private final List<String> problems = new ArrayList<>();
+
+        /** Plans the replacement of the covered layers among the descendants of a block. */
+        void walk(Block parent, String path) {
+            if (!(parent instanceof AbstractBlock) || !visited.add(parent)) {
+                return;
+            }
+            BlockList children = children((AbstractBlock) parent);
+            for (int i = 0; i < children.size(); i++) {
+                String key = children.keyAt(i);
+                Block child = children.valueAt(i);
+                String name = path.isEmpty() ? key : path + "_" + key;
+                Block replacement = stand(child, name);
+                if (replacement != child) {
+                    int index = i;
+                    writes.add(
+                            () -> {
+                                children.remove(index);
+                                children.add(index, key, replacement);
+                            });
+                } else if (!(child instanceof RecordingBlock)) {
+                    walk(child, name);
+                }
             }
         }
-    }
 
-    /** The stand-in for a covered layer, or the block itself. */
-    private Block stand(Block block, String name) {
-        if (block instanceof RecordingBlock) {
-            if (layers.contains(((RecordingBlock) block).captured())) {
+        /**
+         * The stand-in for a covered layer (one per layer, however often it is met), or the block.
+         */
+        Block stand(Block block, String name) {
+            if (block instanceof RecordingBlock recording) {
+                if (layers.contains(recording.captured()) || added.contains(recording.captured())) {
+                    return block;
+                }
+                throw new IllegalArgumentException(
+                        "layer "
+                                + name
+                                + " is already instrumented by another K-FAC optimizer; instrument"
+                                + " each model once");
+            }
+            RecordingBlock known = standIns.get(block);
+            if (known != null) {
+                return (Block) known;
+            }
+            CapturedLayer.Kind kind = null;
+            if (block.getClass() == Linear.class) {
+                kind = CapturedLayer.Kind.LINEAR;
+            } else if (block.getClass() == Conv2d.class && ((Conv2d) block).getGroups() == 1) {
+                kind = CapturedLayer.Kind.CONV2D;
+            }
+            if (kind == null) {
                 return block;
             }
-            throw new IllegalArgumentException(
+            CapturedLayer layer =
+                    new CapturedLayer(
+                            name.isEmpty() ? kind.name() : name, kind, block, Instrumentation.this);
+            added.add(layer);
+            RecordingBlock standIn =
+                    kind == CapturedLayer.Kind.LINEAR
+                            ? new RecordingLinear((Linear) block, layer)
+                            : new RecordingConv2d((Conv2d) block, layer);
+            standIns.put(block, standIn);
+            return (Block) standIn;
+        }
+
+        /**
+         * Plans the replacement of every reference to a replaced layer held by a field of a block
+         * of the tree: directly, or in an array, a {@code List} or the values of a {@code Map}.
+         */
+        void redirectFields() {
+            if (standIns.isEmpty()) {
+                return;
+            }
+            for (Block holder : visited) {
+                for (Class<?> c = holder.getClass(); c != Object.class; c = c.getSuperclass()) {
+                    for (Field field : c.getDeclaredFields()) {
+                        if (!Modifier.isStatic(field.getModifiers())
+                                && !field.getType().isPrimitive()
+                                && field.trySetAccessible()) {
+                            redirect(holder, field);
+                        }
+                    }
+                }
+            }
+        }
+
+        @SuppressWarnings("unchecked") // elements are replaced by instances of their own class
+        private void redirect(Block holder, Field field) {
+            Object value;
+            try {
+                value = field.get(holder);
+            } catch (IllegalAccessException e) {
+                return; // trySetAccessible succeeded, so this cannot happen
+            }
+            String where = holder.getClass().getName() + "." + field.getName();
+            RecordingBlock direct = standIns.get(value);
+            if (direct != null) {
+                try {
+                    field.set(holder, value); // an identity write: may this field be written?
+                    writes.add(() -> set(field, holder, direct));
+                } catch (IllegalAccessException e) {
+                    problem(direct, where, "a final field that cannot be written");
+                }
+            } else if (value instanceof Object[] array) {
+                for (int i = 0; i < array.length; i++) {
+                    RecordingBlock standIn = standIns.get(array[i]);
+                    if (standIn != null) {
+                        int index = i;
+                        writes.add(() -> array[index] = standIn);
+                    }
+                }
+            } else if (value instanceof List<?> list) {
+                for (int i = 0; i < list.size(); i++) {
+                    RecordingBlock standIn = standIns.get(list.get(i));
+                    if (standIn != null) {
+                        List<Object> elements = (List<Object>) list;
+                        int index = i;
+                        if (writable(() -> elements.set(index, elements.get(index)))) {
+                            writes.add(() -> elements.set(index, standIn));
+                        } else {
+                            problem(standIn, where + "[" + i + "]", "an unmodifiable List");
+                        }
+                    }
+                }
+            } else if (value instanceof Map<?, ?> map) {
+                for (Map.Entry<?, ?> entry : map.entrySet()) {
+                    RecordingBlock standIn = standIns.get(entry.getValue());
+                    if (standIn != null) {
+                        Map.Entry<Object, Object> e = (Map.Entry<Object, Object>) entry;
+                        if (writable(() -> e.setValue(e.getValue()))) {
+                            writes.add(() -> e.setValue(standIn));
+                        } else {
+                            problem(
+                                    standIn,
+                                    where + "[" + entry.getKey() + "]",
+                                    "an unmodifiable Map");
+                        }
+                    }
+                }
+            }
+        }
+
+        private static boolean writable(Runnable identityWrite) {
+            try {
+                identityWrite.run();
+                return true;
+            } catch (UnsupportedOperationException e) {
+                return false;
+            }
+        }
+
+        private static void set(Field field, Object holder, Object value) {
+            try {
+                field.set(holder, value);
+            } catch (IllegalAccessException e) {
+                throw new IllegalStateException("cannot write " + field, e);
+            }
+        }
+
+        private void problem(RecordingBlock standIn, String where, String why) {
+            problems.add(
                     "layer "
-                            + name
-                            + " is already instrumented by another K-FAC optimizer; instrument"
-                            + " each model once");
+                            + standIn.captured().name()
+                            + " is held in "
+                            + where
+                            + ", "
+                            + why
+                            + ", where K-FAC cannot put its recording stand-in");
         }
-        CapturedLayer.Kind kind = null;
-        if (block.getClass() == Linear.class) {
-            kind = CapturedLayer.Kind.LINEAR;
-        } else if (block.getClass() == Conv2d.class && ((Conv2d) block).getGroups() == 1) {
-            kind = CapturedLayer.Kind.CONV2D;
+
+        /** Checks the plan, then changes the tree and records the new layers. */
+        void apply() {
+            if (!problems.isEmpty()) {
+                throw new IllegalStateException(
+                        String.join("; ", problems)
+                                + ". Forwards through such a reference would bypass K-FAC: hold"
+                                + " the layer in a non-final field, an array or a modifiable"
+                                + " collection, or build the block from SequentialBlock. Nothing"
+                                + " was changed.");
+            }
+            writes.forEach(Runnable::run);
+            layers.addAll(added);
         }
-        if (kind == null) {
-            return block;
-        }
-        CapturedLayer layer =
-                new CapturedLayer(name.isEmpty() ? kind.name() : name, kind, block, this);
-        layers.add(layer);
-        return new RecordingBlock(block, layer);
     }
 
     private static BlockList children(AbstractBlock parent) {

@@ -1,190 +1,33 @@
 package io.github.so4j.optimizers.kfac;
 
-import ai.djl.MalformedModelException;
-import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
-import ai.djl.nn.BlockList;
-import ai.djl.nn.Parameter;
-import ai.djl.nn.ParameterList;
-import ai.djl.training.ParameterStore;
-import ai.djl.training.initializer.Initializer;
-import ai.djl.util.PairList;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
-import java.util.Map;
-import java.util.function.Predicate;
 
 /**
- * A transparent stand-in for a {@code Linear} or {@code Conv2d} layer in its parent: every {@link
- * Block} method goes to the layer, and training forwards are also recorded.
+ * A recording stand-in for a {@code Linear} or {@code Conv2d} layer: an instance of the layer's own
+ * class ({@link RecordingLinear}, {@link RecordingConv2d}), so that it can take the layer's place
+ * wherever the parent holds it, in its children and in its fields, whatever their declared type.
  *
- * <p>It exposes the layer's parameters as its own and has no children, so parameter names, saved
- * parameter files and shapes are those of the original tree. An inference forward is exactly the
- * layer's forward (one extra call and one boolean test).
+ * <p>Every {@link Block} method goes to the layer, and training forwards are also recorded ({@link
+ * CapturedLayer#record}). It exposes the layer's parameters as its own and its children, so
+ * parameter names, saved parameter files and shapes are those of the original tree. An inference
+ * forward is exactly the layer's forward (two extra calls and one boolean test).
+ *
+ * <p><b>Cost</b>: none beyond the calls; the stand-in's own (unused) parameters are never
+ * initialized and hold no arrays.
  */
-final class RecordingBlock implements Block {
+sealed interface RecordingBlock permits RecordingLinear, RecordingConv2d {
 
-    private final Block layer;
-    private final CapturedLayer captured;
+    /**
+     * Returns the recorded layer's bookkeeping.
+     *
+     * @return the captured layer
+     */
+    CapturedLayer captured();
 
-    RecordingBlock(Block layer, CapturedLayer captured) {
-        this.layer = layer;
-        this.captured = captured;
-    }
-
-    CapturedLayer captured() {
-        return captured;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public NDList forward(
-            ParameterStore parameterStore,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        NDList outputs = layer.forward(parameterStore, inputs, training, params);
-        return training ? captured.record(inputs, outputs) : outputs;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public NDList forward(
-            ParameterStore parameterStore,
-            NDList data,
-            NDList labels,
-            PairList<String, Object> params) {
-        return captured.record(data, layer.forward(parameterStore, data, labels, params));
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void setInitializer(Initializer initializer, Parameter.Type type) {
-        layer.setInitializer(initializer, type);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void setInitializer(Initializer initializer, String paramName) {
-        layer.setInitializer(initializer, paramName);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void setInitializer(Initializer initializer, Predicate<Parameter> predicate) {
-        layer.setInitializer(initializer, predicate);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void initialize(NDManager manager, DataType dataType, Shape... inputShapes) {
-        layer.initialize(manager, dataType, inputShapes);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public boolean isInitialized() {
-        return layer.isInitialized();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void cast(DataType dataType) {
-        layer.cast(dataType);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void clear() {
-        layer.clear();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public PairList<String, Shape> describeInput() {
-        return layer.describeInput();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public BlockList getChildren() {
-        return layer.getChildren();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public ParameterList getDirectParameters() {
-        return layer.getDirectParameters();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public ParameterList getParameters() {
-        return layer.getParameters();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return layer.getOutputShapes(inputShapes);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes, DataType[] inputDataTypes) {
-        return layer.getOutputShapes(inputShapes, inputDataTypes);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Shape[] getInputShapes() {
-        return layer.getInputShapes();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public DataType[] getOutputDataTypes() {
-        return layer.getOutputDataTypes();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void saveParameters(DataOutputStream os) throws IOException {
-        layer.saveParameters(os);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void loadParameters(NDManager manager, DataInputStream is)
-            throws IOException, MalformedModelException {
-        layer.loadParameters(manager, is);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void freezeParameters(boolean freeze) {
-        layer.freezeParameters(freeze);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void freezeParameters(boolean freeze, Predicate<Parameter> pred) {
-        layer.freezeParameters(freeze, pred);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Map<String, String> getCustomMetadata() {
-        return layer.getCustomMetadata();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public String toString() {
-        return layer.toString();
-    }
+    /**
+     * Returns the layer the stand-in delegates to.
+     *
+     * @return the original layer
+     */
+    Block layer();
 }

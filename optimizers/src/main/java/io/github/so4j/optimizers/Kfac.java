@@ -13,6 +13,7 @@ import io.github.so4j.curvature.kfac.KroneckerFactoredBlock;
 import io.github.so4j.curvature.kfac.KroneckerHealth;
 import io.github.so4j.curvature.kfac.KroneckerSettings;
 import io.github.so4j.curvature.kfac.LayerDirection;
+import io.github.so4j.curvature.kfac.LossAverage;
 import io.github.so4j.optimizers.kfac.CapturedLayer;
 import io.github.so4j.optimizers.kfac.CurvatureEstimator;
 import io.github.so4j.optimizers.kfac.CurvatureEstimator.Layer;
@@ -63,7 +64,10 @@ import org.slf4j.LoggerFactory;
  * the {@link CurvatureEstimator}'s: factors from every {@code factorUpdateFrequency}-th taken
  * step's batch, inverses every {@code inverseUpdateFrequency}-th, both fixed or scheduled by a
  * {@link Tracker}. The Fisher is the empirical one (training labels) unless {@link
- * Fisher#MONTE_CARLO} is chosen, which needs {@link MonteCarloFisher} as the training step.
+ * Fisher#MONTE_CARLO} is chosen, which needs {@link MonteCarloFisher} as the training step. {@code
+ * Linear} layers applied to sequences, (N, T, p) inputs as in a transformer, take the tokens as the
+ * examples of the Fisher, for a loss averaged over every token ({@link LossAverage#ROWS}, the
+ * default; {@link Builder#optLossAverage} for a loss averaged over sequences).
  *
  * <p>The step guard ({@link Step}): a step is taken only if every gradient, the factor statistics
  * and the preconditioned norm \( \sum_\ell \langle V_\ell, M_\ell \rangle \) are finite (a float32
@@ -81,7 +85,7 @@ import org.slf4j.LoggerFactory;
  * (kfac-pytorch, {@code KFACPreconditioner}); momentum 0.9 and update frequencies 10 (factors) and
  * 100 (inverses) (kfac-pytorch's original {@code KFACOptimizer}, {@code TCov} and {@code TInv});
  * learning rate 0.1 (kfac-pytorch's {@code lr}); {@link InversionMode#INVERSE}; {@link
- * Fisher#EMPIRICAL}; weight decay 0 ({@code optWeightDecays}), decoupled.
+ * Fisher#EMPIRICAL}; {@link LossAverage#ROWS}; weight decay 0 ({@code optWeightDecays}), decoupled.
  *
  * <p><b>Cost</b> per step and layer with p inputs (plus the bias) and q outputs: \( 2pq(p + q) \)
  * flops to precondition ({@link InversionMode#EIGEN}: twice that); every factor update \( 2R(p^2 +
@@ -128,6 +132,7 @@ public final class Kfac extends SecondOrderOptimizer {
     private final float momentum;
     private final KroneckerSettings settings;
     private final Fisher fisher;
+    private final LossAverage lossAverage;
     private final WeightDecay weightDecayMode;
     private final FirstOrderRule uncoveredRule;
     private final boolean allowUninstrumented;
@@ -157,6 +162,7 @@ public final class Kfac extends SecondOrderOptimizer {
                         builder.maxConsecutiveFailures,
                         builder.hostEigenLimit);
         this.fisher = builder.fisher;
+        this.lossAverage = builder.lossAverage;
         this.weightDecayMode = builder.weightDecayMode;
         this.uncoveredRule =
                 builder.uncoveredRule != null
@@ -168,6 +174,7 @@ public final class Kfac extends SecondOrderOptimizer {
                 new CurvatureEstimator(
                         instrumentation,
                         settings,
+                        lossAverage,
                         damping,
                         factorUpdateFrequency,
                         inverseUpdateFrequency,
@@ -569,6 +576,16 @@ public final class Kfac extends SecondOrderOptimizer {
     }
 
     /**
+     * Returns what the loss is taken to average over, for dense layers' inputs with more than two
+     * axes.
+     *
+     * @return ROWS or EXAMPLES
+     */
+    public LossAverage getLossAverage() {
+        return lossAverage;
+    }
+
+    /**
      * Returns how weight decay enters the step.
      *
      * @return DECOUPLED or L2
@@ -601,6 +618,7 @@ public final class Kfac extends SecondOrderOptimizer {
         private float momentum = 0.9f;
         private InversionMode inversion = InversionMode.INVERSE;
         private Fisher fisher = Fisher.EMPIRICAL;
+        private LossAverage lossAverage = LossAverage.ROWS;
         private WeightDecay weightDecayMode = WeightDecay.DECOUPLED;
         private FirstOrderRule uncoveredRule;
         private boolean allowUninstrumented;
@@ -755,6 +773,23 @@ public final class Kfac extends SecondOrderOptimizer {
         }
 
         /**
+         * Sets what the training loss averages over when a {@code Linear} layer sees inputs with
+         * more than two axes, (N, T, ..., p): the scale of its factors (see {@link
+         * io.github.so4j.curvature.kfac.LinearKroneckerFactored}). Two-axis inputs and convolutions
+         * are not affected.
+         *
+         * @param lossAverage {@link LossAverage#ROWS} (default): the mean over every token, as
+         *     DJL's losses compute it for per-token labels (language models); {@link
+         *     LossAverage#EXAMPLES}: the mean over the N sequences, each loss depending on all its
+         *     tokens (one label per sequence)
+         * @return this {@code Builder}
+         */
+        public Builder optLossAverage(LossAverage lossAverage) {
+            this.lossAverage = lossAverage;
+            return this;
+        }
+
+        /**
          * Sets how weight decay ({@code optWeightDecays}) enters the step.
          *
          * @param weightDecayMode DECOUPLED (default) or L2
@@ -863,9 +898,12 @@ public final class Kfac extends SecondOrderOptimizer {
                 throw new IllegalArgumentException(
                         "momentum must be in [0, 1), but was " + momentum);
             }
-            if (inversion == null || fisher == null || weightDecayMode == null) {
+            if (inversion == null
+                    || fisher == null
+                    || weightDecayMode == null
+                    || lossAverage == null) {
                 throw new IllegalArgumentException(
-                        "inversion, fisher and weightDecayMode must not be null");
+                        "inversion, fisher, weightDecayMode and lossAverage must not be null");
             }
             new KroneckerSettings(factorDecay, inversion, maxConsecutiveFailures, hostEigenLimit);
             return new Kfac(this);

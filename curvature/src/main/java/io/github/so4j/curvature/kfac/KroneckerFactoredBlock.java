@@ -24,7 +24,10 @@ import ai.djl.ndarray.types.Shape;
  * g_r^\top = \frac{N}{S} \sum_r \delta_r \delta_r^\top \)
  *
  * <p>so that, for one example and S = 1, \( \hat A \otimes \hat G \) is exactly that example's
- * Fisher block \( \mathrm{vec}(\nabla_{[W,b]} \ell) \mathrm{vec}(\nabla_{[W,b]} \ell)^\top \).
+ * Fisher block \( \mathrm{vec}(\nabla_{[W,b]} \ell) \mathrm{vec}(\nabla_{[W,b]} \ell)^\top \). A
+ * dense layer whose rows are themselves the loss's examples (tokens of a sequence under a loss
+ * averaged over tokens, {@link LossAverage#ROWS}) takes N = R, S = 1 ({@link
+ * LinearKroneckerFactored} derives both readings).
  *
  * <p><b>Cost</b> of the statistics: \( 2R(p^2 + q^2) \) flops; of a direction: a concatenation and
  * a split of the q x p matrix plus {@link KroneckerFactors#precondition}.

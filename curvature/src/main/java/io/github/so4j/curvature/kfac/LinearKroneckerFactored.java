@@ -9,21 +9,53 @@ import ai.djl.ndarray.types.Shape;
  * 2015): \( A \) over the layer's inputs with the homogeneous coordinate for the bias, \( G \) over
  * the per-example gradients with respect to its outputs.
  *
- * <p>Inputs with more than two dimensions, shape (N, ..., p), are read as N examples with S = R / N
- * rows each, and the statistics are those of {@link KroneckerFactoredBlock} (a sum over the rows of
- * an example, as for the positions of a convolution).
+ * <p><b>Inputs with more than two axes</b>, (N, T, ..., p) (a transformer's projections see (N, T,
+ * p): N sequences of T tokens), are R = N T ... rows \( \bar a_r = [a_r; 1] \) sharing the weight,
+ * with output-gradient rows \( \delta_r = \partial L / \partial y_r \). What the rows are depends
+ * on what the loss averages over ({@link LossAverage}).
+ *
+ * <p>{@link LossAverage#ROWS}, tokens as examples (Eschenhagen et al. 2023, "expand"): the batch
+ * loss is the mean over every token, \( L = \frac{1}{R} \sum_r \ell_r \), as DJL's softmax
+ * cross-entropy on (N, T, V) logits with per-token labels (N, T, 1) is. Let \( g_r = R \delta_r \),
+ * which is \( \partial (\sum_{r'} \ell_{r'}) / \partial y_r \): the gradient of the token losses of
+ * the sequence with respect to this token's output (\( \partial \ell_r / \partial y_r \) when
+ * tokens do not interact; through attention, later tokens' losses contribute too). The gradient is
+ * the mean of the tokens' gradients, \( \nabla_{[W,b]} L = \sum_r \delta_r \bar a_r^\top =
+ * \frac{1}{R} \sum_r g_r \bar a_r^\top \), and with the tokens as the examples (the cross terms
+ * between tokens dropped, which is exact when they do not interact) the Fisher of L is the same
+ * mean of the tokens' Fishers, with \( \mathrm{vec}(g \bar a^\top) = \bar a \otimes g \):
+ *
+ * <p>\( F = \frac{1}{R} \sum_r (\bar a_r \bar a_r^\top) \otimes (g_r g_r^\top) \approx \Big(
+ * \frac{1}{R} \sum_r \bar a_r \bar a_r^\top \Big) \otimes \Big( \frac{1}{R} \sum_r g_r g_r^\top
+ * \Big) = \hat A \otimes \hat G \), so \( \hat A = \frac{1}{R} \sum_r \bar a_r \bar a_r^\top \) and
+ * \( \hat G = R \sum_r \delta_r \delta_r^\top \)
+ *
+ * <p>(the mean of Kronecker products replaced by the product of the means: K-FAC's approximation,
+ * exact for one token). Averaging the Fisher as the loss is averaged keeps \( F^{-1} \nabla L \)
+ * independent of N and T.
+ *
+ * <p>{@link LossAverage#EXAMPLES}, the reading of a convolution's positions (KFC): \( \hat A' =
+ * \frac{1}{N} \sum_r \bar a_r \bar a_r^\top = T \hat A \) and \( \hat G' = \frac{N^2}{R} \sum_r
+ * \delta_r \delta_r^\top = \hat G / T^2 \). It is right for a loss averaged over the N sequences
+ * (then \( g_r = N \delta_r \)), but on a loss averaged over tokens \( \hat A' \otimes \hat G' = F
+ * / T \), the Fisher of each sequence's mean loss \( \frac{1}{T} \sum_t \ell_{n,t} \): T times too
+ * small, and since \( (F / T + \lambda I)^{-1} = T (F + T \lambda I)^{-1} \), steps T times longer
+ * and damped as if by \( T \lambda \). For inputs (N, p) the two coincide (R = N).
  *
  * <p><b>Cost</b> per statistics: \( 2R(p^2 + q^2) \) flops; memory: see {@link KroneckerFactors}.
  *
  * @see <a href="https://arxiv.org/abs/1503.05671">paper</a>
+ * @see <a href="https://arxiv.org/abs/2311.00636">K-FAC for modern architectures (expand)</a>
  */
 public final class LinearKroneckerFactored extends KroneckerFactoredBlock {
 
     private final long inputFeatures;
     private final long outputFeatures;
+    private final LossAverage lossAverage;
 
     /**
-     * Creates the block of a dense layer.
+     * Creates the block of a dense layer whose rows beyond the first axis belong to their example
+     * ({@link LossAverage#EXAMPLES}, the same as {@link LossAverage#ROWS} for inputs (N, p)).
      *
      * @param manager the manager whose device holds the factors
      * @param name the layer's name, for messages
@@ -40,12 +72,39 @@ public final class LinearKroneckerFactored extends KroneckerFactoredBlock {
             long outputFeatures,
             boolean bias,
             KroneckerSettings settings) {
-        super(manager, name, checked(outputFeatures, inputFeatures), bias, settings);
-        this.inputFeatures = inputFeatures;
-        this.outputFeatures = outputFeatures;
+        this(manager, name, inputFeatures, outputFeatures, bias, settings, LossAverage.EXAMPLES);
     }
 
-    private static Shape checked(long outputFeatures, long inputFeatures) {
+    /**
+     * Creates the block of a dense layer.
+     *
+     * @param manager the manager whose device holds the factors
+     * @param name the layer's name, for messages
+     * @param inputFeatures the number of inputs, at least 1
+     * @param outputFeatures q, the number of outputs, at least 1
+     * @param bias whether the layer has a bias
+     * @param settings decay, inversion mode and failure policy
+     * @param lossAverage what the loss averages over, for inputs with more than two axes
+     * @throws IllegalArgumentException if a size is below 1 or {@code lossAverage} is null
+     */
+    public LinearKroneckerFactored(
+            NDManager manager,
+            String name,
+            long inputFeatures,
+            long outputFeatures,
+            boolean bias,
+            KroneckerSettings settings,
+            LossAverage lossAverage) {
+        super(manager, name, checked(outputFeatures, inputFeatures, lossAverage), bias, settings);
+        this.inputFeatures = inputFeatures;
+        this.outputFeatures = outputFeatures;
+        this.lossAverage = lossAverage;
+    }
+
+    private static Shape checked(long outputFeatures, long inputFeatures, LossAverage lossAverage) {
+        if (lossAverage == null) {
+            throw new IllegalArgumentException("lossAverage must not be null");
+        }
         if (inputFeatures < 1 || outputFeatures < 1) {
             throw new IllegalArgumentException(
                     "a dense layer needs at least one input and one output, but had "
@@ -57,17 +116,30 @@ public final class LinearKroneckerFactored extends KroneckerFactoredBlock {
     }
 
     /**
-     * Computes one batch's factor statistics.
+     * Returns what the loss is taken to average over.
+     *
+     * @return ROWS or EXAMPLES
+     */
+    public LossAverage lossAverage() {
+        return lossAverage;
+    }
+
+    /**
+     * Computes one batch's factor statistics: with R rows, \( \hat A = \frac{1}{E} \bar P^\top \bar
+     * P \) and \( \hat G = \frac{E^2}{R} D^\top D \), E = R ({@link LossAverage#ROWS}) or N ({@link
+     * LossAverage#EXAMPLES}).
      *
      * @param input the layer's input, shape (N, ..., inputFeatures). Not modified.
-     * @param outputGradient \( \partial L / \partial y \) of the batch-mean loss, shape (N, ...,
+     * @param outputGradient \( \partial L / \partial y \) of the batch loss, shape (N, ...,
      *     outputFeatures). Not modified.
      * @return \( \hat A \) and \( \hat G \), new arrays owned by the managers of {@code input} and
      *     {@code outputGradient}
      */
     @Override
     public FactorStatistics statistics(NDArray input, NDArray outputGradient) {
-        long examples = input.getShape().get(0);
+        Shape shape = input.getShape();
+        long examples =
+                lossAverage == LossAverage.ROWS ? shape.size() / inputFeatures : shape.get(0);
         return statisticsOfRows(
                 input.reshape(-1, inputFeatures),
                 outputGradient.reshape(-1, outputFeatures),

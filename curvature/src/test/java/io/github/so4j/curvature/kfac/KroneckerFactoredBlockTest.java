@@ -106,6 +106,57 @@ class KroneckerFactoredBlockTest {
     }
 
     /**
+     * Inputs (N, T, p) with T = 3 tokens per sequence and the loss averaged over every token
+     * ({@link LossAverage#ROWS}): each of the R = N T rows is an example, \( \hat A = \frac{1}{R}
+     * \sum_r \bar a_r \bar a_r^\top \) and \( \hat G = R \sum_r \delta_r \delta_r^\top \); against
+     * {@link LossAverage#EXAMPLES} on the same rows, \( \hat A \) is T times smaller and \( \hat G
+     * \) T<sup>2</sup> times larger. Two-axis inputs give the same statistics either way.
+     */
+    @Test
+    void linearStatisticsOfTokensTakeEveryRowAsAnExample() {
+        Random random = new Random(36);
+        int n = 4;
+        int t = 3;
+        int r = n * t;
+        double[][] a = Dense.gaussian(random, r, 5, 1);
+        double[][] delta = Dense.gaussian(random, r, 3, 0.1);
+        try (LinearKroneckerFactored block =
+                        new LinearKroneckerFactored(
+                                manager, "fc", 5, 3, true, settings(), LossAverage.ROWS);
+                LinearKroneckerFactored examples =
+                        new LinearKroneckerFactored(
+                                manager, "fc", 5, 3, true, settings(), LossAverage.EXAMPLES)) {
+            NDArray input = Dense.toArray(manager, a, DataType.FLOAT64).reshape(n, t, 5);
+            NDArray outputGradient =
+                    Dense.toArray(manager, delta, DataType.FLOAT64).reshape(n, t, 3);
+            FactorStatistics stats = block.statistics(input, outputGradient);
+            RealMatrix expectedA = scaledGram(withOnes(a), 1.0 / r);
+            RealMatrix expectedG = scaledGram(delta, r);
+            assertTrue(
+                    relativeError(toMatrix(stats.input()), expectedA)
+                            < Tolerances.FLOAT64_RELATIVE);
+            assertTrue(
+                    relativeError(toMatrix(stats.output()), expectedG)
+                            < Tolerances.FLOAT64_RELATIVE);
+            FactorStatistics old = examples.statistics(input, outputGradient);
+            assertTrue(
+                    relativeError(toMatrix(old.input()), expectedA.scalarMultiply(t))
+                            < Tolerances.FLOAT64_RELATIVE);
+            assertTrue(
+                    relativeError(toMatrix(old.output()), expectedG.scalarMultiply(1.0 / (t * t)))
+                            < Tolerances.FLOAT64_RELATIVE);
+            NDArray flatInput = input.reshape(r, 5);
+            NDArray flatGradient = outputGradient.reshape(r, 3);
+            FactorStatistics flat = block.statistics(flatInput, flatGradient);
+            FactorStatistics flatOld = examples.statistics(flatInput, flatGradient);
+            assertTrue(
+                    relativeError(toMatrix(flat.input()), toMatrix(flatOld.input())) == 0
+                            && relativeError(toMatrix(flat.output()), toMatrix(flatOld.output()))
+                                    == 0);
+        }
+    }
+
+    /**
      * A convolution (C = 2, 3 x 3 kernel, stride 2, padding 1) on N = 3 examples: \( \hat A \) from
      * the plain-Java patches with a 1 appended, summed over the T positions and divided by N; \(
      * \hat G = \frac{N^2}{N T} \sum_{n,t} \delta_{n,t} \delta_{n,t}^\top \).
@@ -267,6 +318,14 @@ class KroneckerFactoredBlockTest {
                                 () ->
                                         new LinearKroneckerFactored(
                                                 manager, "fc", 0, 3, true, settings()))
+                        .getMessage());
+        assertEquals(
+                "lossAverage must not be null",
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () ->
+                                        new LinearKroneckerFactored(
+                                                manager, "fc", 4, 3, true, settings(), null))
                         .getMessage());
         assertEquals(
                 "a 2-D convolution's weight has shape (filters, channels, kh, kw), but was (3, 2)",

@@ -12,6 +12,7 @@ import io.github.so4j.curvature.kfac.Conv2dKroneckerFactored;
 import io.github.so4j.curvature.kfac.KroneckerFactoredBlock;
 import io.github.so4j.curvature.kfac.KroneckerSettings;
 import io.github.so4j.curvature.kfac.LinearKroneckerFactored;
+import io.github.so4j.curvature.kfac.LossAverage;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -89,13 +90,16 @@ public final class CapturedLayer {
      *
      * @param manager the manager whose device holds the factors
      * @param settings decay, inversion mode and failure policy
+     * @param lossAverage what the loss averages over, for a dense layer's inputs with more than two
+     *     axes (a convolution's output positions always add up within their example)
      * @return a new block
      */
-    public KroneckerFactoredBlock newCurvatureBlock(NDManager manager, KroneckerSettings settings) {
+    public KroneckerFactoredBlock newCurvatureBlock(
+            NDManager manager, KroneckerSettings settings, LossAverage lossAverage) {
         Shape shape = weight.getArray().getShape();
         if (kind == Kind.LINEAR) {
             return new LinearKroneckerFactored(
-                    manager, name, shape.get(1), shape.get(0), bias != null, settings);
+                    manager, name, shape.get(1), shape.get(0), bias != null, settings, lossAverage);
         }
         Conv2d conv = (Conv2d) layer;
         return new Conv2dKroneckerFactored(

@@ -14,6 +14,7 @@ import io.github.so4j.curvature.kfac.KroneckerFactoredBlock;
 import io.github.so4j.curvature.kfac.KroneckerFactors;
 import io.github.so4j.curvature.kfac.KroneckerHealth;
 import io.github.so4j.curvature.kfac.KroneckerSettings;
+import io.github.so4j.curvature.kfac.LossAverage;
 import io.github.so4j.optimizers.OptimizerState;
 import io.github.so4j.optimizers.Step;
 import java.util.ArrayList;
@@ -78,6 +79,7 @@ public final class CurvatureEstimator {
 
     private final Instrumentation instrumentation;
     private final KroneckerSettings settings;
+    private final LossAverage lossAverage;
     private final Tracker damping;
     private final Tracker factorFrequency;
     private final Tracker inverseFrequency;
@@ -100,6 +102,8 @@ public final class CurvatureEstimator {
      *
      * @param instrumentation the layers, and their recordings
      * @param settings the settings of every curvature block
+     * @param lossAverage what the loss averages over, for dense layers' inputs with more than two
+     *     axes
      * @param damping \( \lambda \) by the 0-based count of taken steps
      * @param factorFrequency the factor period by the 0-based count of taken steps
      * @param inverseFrequency the inverse period by the 0-based count of taken steps
@@ -109,12 +113,14 @@ public final class CurvatureEstimator {
     public CurvatureEstimator(
             Instrumentation instrumentation,
             KroneckerSettings settings,
+            LossAverage lossAverage,
             Tracker damping,
             Tracker factorFrequency,
             Tracker inverseFrequency,
             boolean monteCarlo) {
         this.instrumentation = instrumentation;
         this.settings = settings;
+        this.lossAverage = lossAverage;
         this.damping = damping;
         this.factorFrequency = factorFrequency;
         this.inverseFrequency = inverseFrequency;
@@ -208,7 +214,8 @@ public final class CurvatureEstimator {
                 continue;
             }
             KroneckerFactoredBlock block =
-                    blocks.computeIfAbsent(captured, c -> c.newCurvatureBlock(manager, settings));
+                    blocks.computeIfAbsent(
+                            captured, c -> c.newCurvatureBlock(manager, settings, lossAverage));
             covered.add(new Layer(captured, block, weight, bias));
         }
         return covered;
@@ -650,7 +657,8 @@ public final class CurvatureEstimator {
                                     + " instrumented; pass the model's block through"
                                     + " instrument() before loadState");
                 }
-                KroneckerFactoredBlock block = layer.newCurvatureBlock(target, settings);
+                KroneckerFactoredBlock block =
+                        layer.newCurvatureBlock(target, settings, lossAverage);
                 restored.put(layer, block);
                 restoreFactors(block.factors(), state, prefix + "layer/" + name + "/", target);
             }

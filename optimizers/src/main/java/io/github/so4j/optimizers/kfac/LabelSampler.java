@@ -20,7 +20,7 @@ import java.util.Random;
 public interface LabelSampler {
 
     /**
-     * Draws one label per example.
+     * Draws one label per example (per token, for a sequence model's per-token outputs).
      *
      * @param predictions the model's outputs. Not modified.
      * @param random the generator to draw from. Modified (advanced).
@@ -31,7 +31,8 @@ public interface LabelSampler {
     /**
      * For DJL's {@code SoftmaxCrossEntropyLoss} with its defaults (logits, sparse labels): class
      * indices drawn from \( \mathrm{softmax}(z) \) along the last axis, by the Gumbel-max trick \(
-     * \arg\max_k (z_k - \log(-\log u_k)) \) with \( u_k \sim U(0, 1) \).
+     * \arg\max_k (z_k - \log(-\log u_k)) \) with \( u_k \sim U(0, 1) \): one independent draw per
+     * row of the logits, so (N, T) draws, one per token, for (N, T, V) logits.
      *
      * @return the sampler
      */

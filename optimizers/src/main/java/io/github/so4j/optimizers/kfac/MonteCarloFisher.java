@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.EasyTrain;
 import ai.djl.training.GradientCollector;
@@ -37,6 +38,10 @@ import ai.djl.util.Pair;
  * step after a factor step whose outcome the host has not seen: it repeats the factor step if that
  * one was rejected).
  *
+ * <p>For sequences the sampler draws one label per token: (N, T) classes for (N, T, V) logits
+ * ({@link LabelSampler#softmaxCrossEntropy()}), given to the loss in the shape of the training
+ * labels ((N, T, 1) for DJL's {@code SoftmaxCrossEntropyLoss}).
+ *
  * <p>The labels of the step with index t among taken steps come from a generator seeded by the
  * optimizer's seed and t ({@link Instrumentation#sampleLabels}): a rejected step leaves the labels
  * of every later step as they would have been without it, and a resumed run draws what the
@@ -60,7 +65,10 @@ public final class MonteCarloFisher {
         if (instrumentation.isRecording()) {
             try (GradientCollector collector = trainer.newGradientCollector()) {
                 NDList predictions = trainer.forward(batch.getData(), batch.getLabels());
-                NDList sampled = instrumentation.sampleLabels(sampler, predictions);
+                NDList sampled =
+                        shapedLike(
+                                instrumentation.sampleLabels(sampler, predictions),
+                                batch.getLabels());
                 NDArray loss = trainer.getLoss().evaluate(sampled, predictions);
                 collector.backward(loss);
             }
@@ -68,6 +76,25 @@ public final class MonteCarloFisher {
             zeroGradients(trainer);
         }
         EasyTrain.trainBatch(trainer, batch);
+    }
+
+    /**
+     * The drawn labels in the shapes of the training labels where only the shape differs: one class
+     * per token is drawn as (N, T) for (N, T, V) logits, and DJL's {@code SoftmaxCrossEntropyLoss}
+     * takes the labels of such logits as (N, T, 1).
+     */
+    private static NDList shapedLike(NDList sampled, NDList labels) {
+        if (labels == null || labels.size() != sampled.size()) {
+            return sampled;
+        }
+        NDList shaped = new NDList(sampled.size());
+        for (int i = 0; i < sampled.size(); i++) {
+            NDArray draw = sampled.get(i);
+            Shape shape = labels.get(i).getShape();
+            boolean reshape = !draw.getShape().equals(shape) && draw.size() == shape.size();
+            shaped.add(reshape ? draw.reshape(shape) : draw);
+        }
+        return shaped;
     }
 
     /** Fills every parameter gradient with zeros (NaN included), in a scope: fills allocate. */

@@ -50,8 +50,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * <p>Measured: float64 errors of 8e-16 to 7e-15 against tolerances of 4e-13 to 5e-11; float32
  * errors of 3e-7 to 1.1e-6 (5 to 20 units of roundoff) against 9e-5 to 8e-3. The float32 bound is
  * loose because it charges every rounding error with the largest amplification, which only the
- * components along the smallest singular values see; the float64 cases pin the formula (a change
- * of c by one part in 10<sup>4</sup> fails 11 of the cases).
+ * components along the smallest singular values see; the float64 cases pin the formula (a change of
+ * c by one part in 10<sup>4</sup> fails 11 of the cases).
  */
 class NewtonSchulzOrthogonalizerTest {
 

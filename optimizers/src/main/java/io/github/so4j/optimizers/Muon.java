@@ -397,6 +397,8 @@ public final class Muon extends SecondOrderOptimizer {
         Map<String, String> modelNames = new HashMap<>();
         String outputLayer = null;
         if (model != null) {
+            // the block may have been named before it was initialized: name its arrays now
+            super.nameParameters(model);
             for (Pair<String, Parameter> entry : model.getParameters()) {
                 Parameter parameter = entry.getValue();
                 if (!parameter.isInitialized()) {

@@ -12,7 +12,8 @@
  * io.github.so4j.optimizers.TransformState} keeps. {@link io.github.so4j.optimizers.MFac} is M-FAC,
  * {@link io.github.so4j.optimizers.Kfac} K-FAC, {@link io.github.so4j.optimizers.Shampoo} Shampoo,
  * {@link io.github.so4j.optimizers.SubspaceNewton} subspace Newton, which takes the batch through
- * its train-step helper. Optimizers of objectives given as functions, outside DJL's training loop,
- * are in {@code io.github.so4j.optimizers.objective}.
+ * its train-step helper, {@link io.github.so4j.optimizers.Muon} Muon, which takes the model's block
+ * to find its output layer. Optimizers of objectives given as functions, outside DJL's training
+ * loop, are in {@code io.github.so4j.optimizers.objective}.
  */
 package io.github.so4j.optimizers;

@@ -8,7 +8,7 @@ import java.util.function.IntUnaryOperator;
 /**
  * The registry that drives the contract tests: every so4j optimizer, built with settings that suit
  * the small contract problems, and what it needs between backward and update (SubspaceNewton reads
- * the batch there).
+ * the batch there; Muon is given the model, whose parameter order tells it the output layer).
  */
 final class So4jOptimizers {
 
@@ -57,6 +57,10 @@ final class So4jOptimizers {
             (optimizer, problem) ->
                     ((SubspaceNewton) optimizer)
                             .prepare(problem.block, problem.loss, problem.data, problem.labels);
+
+    /** Muon's default rule finds the output layer in the model's parameter order. */
+    private static final BiConsumer<SecondOrderOptimizer, ContractProblem> NAME_PARAMETERS =
+            (optimizer, problem) -> optimizer.nameParameters(problem.block);
 
     static List<Entry> all() {
         return List.of(
@@ -132,6 +136,16 @@ final class So4jOptimizers {
                                         .optMaxConsecutiveSkips(skips)
                                         .build(),
                         NOTHING,
-                        n -> n / 2));
+                        n -> n / 2),
+                new Entry(
+                        "muon",
+                        skips ->
+                                Muon.builder()
+                                        .optLearningRate(0.02f)
+                                        .optAdamLearningRate(0.01f)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        NAME_PARAMETERS,
+                        n -> 0));
     }
 }

@@ -232,6 +232,9 @@ public final class Soap extends SecondOrderOptimizer {
         }
     }
 
+    /** Candidate moments, in the rotated basis. */
+    private record Moments(NDArray m, NDArray v) {}
+
     /** What one parameter's step computed before the commits. */
     private record Staged(Slot slot, Statistics statistics, NDArray m, NDArray v) {}
 
@@ -262,9 +265,9 @@ public final class Soap extends SecondOrderOptimizer {
             if (scale == null) {
                 scale = biasScale(step.index());
             }
-            NDArray[] moments = adam(slot, p, g, scale, owner, step, directions);
-            checked.add(moments[1]);
-            staged.add(new Staged(slot, next, moments[0], moments[1]));
+            Moments moments = adam(slot, p, g, scale, owner, step, directions);
+            checked.add(moments.v());
+            staged.add(new Staged(slot, next, moments.m(), moments.v()));
         }
         if (!checked.isEmpty()) {
             step.require(Finite.ofSums(checked));
@@ -337,7 +340,7 @@ public final class Soap extends SecondOrderOptimizer {
      * Adam in the rotated basis for one started parameter: puts its direction into {@code
      * directions} (owned by {@code owner}) and returns the candidate m and v (in the step's scope).
      */
-    private NDArray[] adam(
+    private Moments adam(
             Slot slot,
             ParameterGradient p,
             NDArray g,
@@ -366,7 +369,7 @@ public final class Soap extends SecondOrderOptimizer {
                                 .direction();
             }
             directions.put(p.key(), ws.keep(u, owner));
-            return new NDArray[] {ws.keep(m, scope), ws.keep(v, scope)};
+            return new Moments(ws.keep(m, scope), ws.keep(v, scope));
         }
     }
 

@@ -87,7 +87,7 @@ import org.slf4j.LoggerFactory;
  * + n) \) flops (rotating into the basis and back, and the statistics), against O(mn) for AdamW,
  * and about 20 elementwise passes; every f steps, about \( \tfrac{14}{3} n^3 \) flops per side of
  * length n in products on the device (the power step and a blocked Householder QR whose panels are
- * factored on the host: 28 ms at n = 512 on a 2-core CPU, against 125 ms for the whole QR on the
+ * factored on the host: 23 ms at n = 512 on a 2-core CPU, against 92 ms for the whole QR on the
  * host; see docs/soap.md), plus four products to carry m over. Memory: m, v and \( 2 (m^2 + n^2) \)
  * for statistics and bases.
  *

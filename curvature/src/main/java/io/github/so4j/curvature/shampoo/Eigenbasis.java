@@ -47,9 +47,9 @@ import org.apache.commons.math3.linear.EigenDecomposition;
  * <p><b>Cost</b> per statistic of size n: {@link #initial} about 9n<sup>3</sup> flops on the host
  * (tridiagonalization, implicit QL with vectors); {@link #refresh} about \( \tfrac{14}{3} n^3 \)
  * flops in products on the device (the power step and the blocked QR) and \( 3 n^2 \cdot 32 \) on
- * the host. On a 2-core CPU (float32, one PyTorch thread) a refresh took 1.7, 2.6, 10 and 28 ms at
- * n = 64, 128, 256 and 512, against 2.0, 11, 16 and 125 ms with the whole QR on the host (Commons
- * Math); see docs/soap.md.
+ * the host. On a 2-core CPU (float32, one PyTorch thread) a refresh took 2.2, 2.7, 8.4 and 23 ms at
+ * n = 64, 128, 256 and 512, against 2 to 7, 6.3, 16 and 92 ms with the whole QR on the host
+ * (Commons Math); see docs/soap.md.
  */
 public final class Eigenbasis {
 

@@ -184,6 +184,13 @@ public final class Soap extends SecondOrderOptimizer {
                 double shampooBeta,
                 int maxDim,
                 boolean precondition1d) {
+            if (dataType != DataType.FLOAT32 && dataType != DataType.FLOAT64) {
+                throw new IllegalArgumentException(
+                        "SOAP trains float32 and float64 parameters, but "
+                                + name
+                                + " is "
+                                + dataType);
+            }
             this.name = name;
             this.shape = shape;
             this.dataType = dataType;

@@ -367,6 +367,24 @@ class SoapTest {
                 () -> Soap.builder().optMaxConsecutiveSkips(0).build());
     }
 
+    /** A parameter of another dtype fails its first step by name, and changes nothing. */
+    @Test
+    void otherDtypesAreRefusedByName() {
+        Soap soap = Soap.builder().build();
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Map<String, NDArray> weights = new LinkedHashMap<>();
+            weights.put("h", manager.ones(new Shape(2, 3), DataType.FLOAT16));
+            Map<String, double[]> gradients = Map.of("h", new double[] {1, 2, 3, 4, 5, 6});
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> takenStep(soap, 1, weights, gradients, manager, 0.1f));
+            assertEquals(
+                    "SOAP trains float32 and float64 parameters, but h is float16", e.getMessage());
+            assertArrayEquals(new double[] {1, 1, 1, 1, 1, 1}, Dense.toDoubles(weights.get("h")));
+        }
+    }
+
     /** The reference README's recommended settings and the reference constructor's defaults. */
     @Test
     void defaults() {

@@ -146,6 +146,19 @@ final class So4jOptimizers {
                                         .optMaxConsecutiveSkips(skips)
                                         .build(),
                         NAME_PARAMETERS,
-                        n -> 0));
+                        n -> 0),
+                new Entry(
+                        "soap",
+                        skips ->
+                                Soap.builder()
+                                        .optMaxPreconditionerDim(4)
+                                        .optPrecondition1d(true)
+                                        .optPreconditionFrequency(2)
+                                        .optLearningRate(0.01f)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        NOTHING,
+                        // the first step starts the bases, then a refresh every 2 Adam steps
+                        n -> n == 0 ? 0 : 1 + (n - 1) / 2));
     }
 }

@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * by block, and their inverse roots.
  *
  * <p>The tensor is seen as a matrix cut into blocks (see {@link BlockLayout}). For each block's
- * gradient \( G \) (r x c) the preconditioner keeps
+ * gradient \( G \) (r x c) the preconditioner keeps (in {@link KroneckerStatistics}, which SOAP
+ * shares)
  *
  * <p>\( L \leftarrow \beta_2 L + w\, G G^\top \), \( R \leftarrow \beta_2 R + w\, G^\top G \) (\( w
  * = 1 \) for \( \beta_2 = 1 \), running sums as in AdaGrad; \( w = 1 - \beta_2 \) otherwise)
@@ -74,9 +75,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
     private final DataType dataType;
     private final CoupledNewtonInverseRoot newton;
     private final EigenInverseRoot eigen = new EigenInverseRoot();
-    private NDArray left;
-    private NDArray right;
-    private NDArray updates;
+    private final KroneckerStatistics statistics;
     private NDArray leftRoots;
     private NDArray rightRoots;
     private RootHealth health = RootHealth.EMPTY;
@@ -158,9 +157,16 @@ public final class ShampooPreconditioner implements AutoCloseable {
         long blocks = layout.blockCount();
         long r = layout.rowBlockSize();
         long c = layout.columnBlockSize();
-        this.left = this.manager.zeros(new Shape(blocks, r, r), dataType);
-        this.right = this.manager.zeros(new Shape(blocks, c, c), dataType);
-        this.updates = this.manager.zeros(new Shape(), DataType.INT64);
+        this.statistics =
+                new KroneckerStatistics(
+                        this.manager,
+                        name,
+                        new Shape(blocks, r, c),
+                        dataType,
+                        config.beta2(),
+                        true,
+                        true,
+                        true);
         this.leftRoots = identities(blocks, r);
         this.rightRoots = identities(blocks, c);
     }
@@ -182,8 +188,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
      */
     public Increments increments(NDArray blocks) {
         checkBlocks(blocks);
-        NDArray transposed = blocks.transpose(0, 2, 1);
-        return new Increments(blocks.matMul(transposed), transposed.matMul(blocks));
+        return statistics.increments(blocks);
     }
 
     /**
@@ -198,21 +203,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
     }
 
     private Statistics next(Increments increments) {
-        NDManager caller = increments.left().getManager();
-        double beta2 = config.beta2();
-        try (Workspace ws = new Workspace(caller, left, right, updates)) {
-            NDArray l;
-            NDArray r;
-            if (beta2 == 1) {
-                l = left.add(increments.left());
-                r = right.add(increments.right());
-            } else {
-                l = left.mul(beta2).addi(increments.left().mul(1 - beta2));
-                r = right.mul(beta2).addi(increments.right().mul(1 - beta2));
-            }
-            return new Statistics(
-                    ws.keep(l, caller), ws.keep(r, caller), ws.keep(updates.add(1), caller));
-        }
+        return statistics.next(increments);
     }
 
     /**
@@ -224,13 +215,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * @param keep (candidate, current) to the array to keep; must not read from the device
      */
     public void commit(Statistics candidate, BinaryOperator<NDArray> keep) {
-        NDArray[] old = {left, right, updates};
-        left = kept(keep.apply(candidate.left(), left));
-        right = kept(keep.apply(candidate.right(), right));
-        updates = kept(keep.apply(candidate.updates(), updates));
-        for (NDArray array : old) {
-            array.close();
-        }
+        statistics.commit(candidate, keep);
     }
 
     private NDArray kept(NDArray array) {
@@ -269,7 +254,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
      *     + 1} in a row in which some factor failed (nothing changes then)
      */
     public void updateRoots() {
-        commit(nextRoots(statistics(), manager));
+        commit(nextRoots(statistics.current(), manager));
     }
 
     /**
@@ -528,7 +513,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * @return the statistics
      */
     public Statistics statistics() {
-        return new Statistics(left, right, updates);
+        return statistics.current();
     }
 
     /**
@@ -548,7 +533,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * @return the copy
      */
     public NDArray leftStatistics(NDManager owner) {
-        return Workspace.copy(left, owner);
+        return Workspace.copy(statistics.current().left(), owner);
     }
 
     /**
@@ -558,7 +543,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * @return the copy
      */
     public NDArray rightStatistics(NDManager owner) {
-        return Workspace.copy(right, owner);
+        return Workspace.copy(statistics.current().right(), owner);
     }
 
     /**
@@ -588,7 +573,8 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * @return the state
      */
     public State state() {
-        return new State(left, right, leftRoots, rightRoots, updates, health);
+        Statistics s = statistics.current();
+        return new State(s.left(), s.right(), leftRoots, rightRoots, s.updates(), health);
     }
 
     /**
@@ -600,40 +586,18 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * @throws IllegalArgumentException naming the first array whose shape or dtype differs
      */
     public void restore(State state) {
-        check("left statistics", state.left(), left);
-        check("right statistics", state.right(), right);
-        check("left roots", state.leftRoots(), leftRoots);
-        check("right roots", state.rightRoots(), rightRoots);
-        check("statistics update count", state.statisticsUpdates(), updates);
-        NDArray[] old = {left, right, leftRoots, rightRoots, updates};
-        left = Workspace.copy(state.left(), manager);
-        right = Workspace.copy(state.right(), manager);
+        Statistics saved = new Statistics(state.left(), state.right(), state.statisticsUpdates());
+        statistics.checkRestorable(saved);
+        KroneckerStatistics.checkSaved("left roots", name, state.leftRoots(), leftRoots);
+        KroneckerStatistics.checkSaved("right roots", name, state.rightRoots(), rightRoots);
+        statistics.restore(saved);
+        NDArray[] old = {leftRoots, rightRoots};
         leftRoots = Workspace.copy(state.leftRoots(), manager);
         rightRoots = Workspace.copy(state.rightRoots(), manager);
-        updates = Workspace.copy(state.statisticsUpdates(), manager);
         for (NDArray array : old) {
             array.close();
         }
         health = state.health();
-    }
-
-    private void check(String what, NDArray saved, NDArray current) {
-        if (!saved.getShape().equals(current.getShape())
-                || saved.getDataType() != current.getDataType()) {
-            throw new IllegalArgumentException(
-                    "the saved "
-                            + what
-                            + " of "
-                            + name
-                            + " are "
-                            + saved.getDataType()
-                            + " "
-                            + saved.getShape()
-                            + ", but this preconditioner's are "
-                            + current.getDataType()
-                            + " "
-                            + current.getShape());
-        }
     }
 
     /**
@@ -643,7 +607,7 @@ public final class ShampooPreconditioner implements AutoCloseable {
      * @return the number of updates
      */
     public long statisticsUpdates() {
-        return HostReads.toLong(updates);
+        return HostReads.toLong(statistics.current().updates());
     }
 
     /**

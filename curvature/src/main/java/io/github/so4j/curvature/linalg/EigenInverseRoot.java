@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.github.so4j.curvature.HostReads;
 import java.util.Arrays;
+import org.apache.commons.math3.exception.MathIllegalStateException;
 import org.apache.commons.math3.exception.MathRuntimeException;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.EigenDecomposition;
@@ -109,7 +110,7 @@ public final class EigenInverseRoot implements InverseRootMethod {
             EigenDecomposition eigen = new EigenDecomposition(symmetric);
             lambda = eigen.getRealEigenvalues();
             q = eigen.getV();
-        } catch (MathRuntimeException e) {
+        } catch (MathRuntimeException | MathIllegalStateException e) {
             return failed(n);
         }
         double top = 0;

@@ -103,7 +103,11 @@ class CompareCommandTest {
             assertEquals(4, evals.size(), "three evaluations");
         }
         for (String plot :
-                List.of("loss-vs-steps.png", "loss-vs-seconds.png", "test-accuracy.png")) {
+                List.of(
+                        "loss-vs-steps.png",
+                        "loss-vs-seconds.png",
+                        "test-accuracy.png",
+                        "test-loss.png")) {
             assertPlotDrawn(out.resolve(plot));
         }
         String html = Files.readString(out.resolve("report.html"));
@@ -341,7 +345,11 @@ class CompareCommandTest {
         assertEquals(List.of("sgd", "adam", "adamw", "mfac", "kfac", "shampoo"), ran);
         assertTrue(printed.lines().anyMatch(l -> l.matches("charlm +kfac +3 +1 .*")), printed);
         for (String plot :
-                List.of("loss-vs-steps.png", "loss-vs-seconds.png", "test-accuracy.png")) {
+                List.of(
+                        "loss-vs-steps.png",
+                        "loss-vs-seconds.png",
+                        "test-accuracy.png",
+                        "test-loss.png")) {
             assertPlotDrawn(dir.resolve(plot));
         }
     }

@@ -91,7 +91,7 @@ public final class CompareCommand implements Callable<Integer> {
     @Option(
             names = "--batch",
             paramLabel = "N",
-            description = "Batch size. Default: 128 (charlm: 16 windows of 64 characters).")
+            description = "Batch size. Default: 128 (charlm: 32 windows of 64 characters).")
     private Integer batchSize;
 
     @Option(
@@ -168,7 +168,7 @@ public final class CompareCommand implements Callable<Integer> {
             description =
                     "Training loss whose first crossing is reported. Default: the workload's"
                             + " (mlp 0.45, cnn 0.45, autoencoder 0.40, logreg 0.55, charlm"
-                            + " TODO_TARGET).")
+                            + " 2.5).")
     private Double targetLoss;
 
     @Option(names = "--no-progress", description = "Do not draw progress bars.")

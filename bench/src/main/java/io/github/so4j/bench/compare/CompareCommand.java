@@ -18,6 +18,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -31,7 +32,8 @@ import picocli.CommandLine.Spec;
         name = "compare",
         mixinStandardHelpOptions = true,
         description = {
-            "Trains a workload on Fashion-MNIST with each optimizer in turn, from the same"
+            "Trains a workload (Fashion-MNIST images, or a character language model on"
+                    + " fortune cookies) with each optimizer in turn, from the same"
                     + " initialization and batch order, and reports losses, accuracy, time to a"
                     + " target loss, time per step and memory.",
             "Writes under --out: per run a loss-curve CSV and an evaluation CSV, summary.json,"
@@ -66,21 +68,31 @@ public final class CompareCommand implements Callable<Integer> {
     @Option(
             names = "--optimizers",
             split = ",",
-            description = "Comma-separated optimizers: ${COMPLETION-CANDIDATES}. Default: all.",
+            description =
+                    "Comma-separated optimizers: ${COMPLETION-CANDIDATES}. Default: all (charlm:"
+                            + " all but subspace-newton, whose steps take too long there).",
             completionCandidates = OptimizerNames.class)
     private List<String> optimizers;
 
-    @Option(names = "--steps", paramLabel = "N", description = "Optimizer steps per run.")
+    @Option(
+            names = "--steps",
+            paramLabel = "N",
+            description = "Optimizer steps per run. Default: one epoch (charlm: 600).")
     private Integer steps;
 
     @Option(
             names = "--epochs",
             paramLabel = "N",
-            description = "Epochs per run, instead of --steps. Default: 1.")
+            description =
+                    "Epochs per run, instead of --steps (not for charlm, which draws random"
+                            + " windows). Default: 1.")
     private Integer epochs;
 
-    @Option(names = "--batch", defaultValue = "128", description = "Batch size. Default: 128.")
-    private int batchSize;
+    @Option(
+            names = "--batch",
+            paramLabel = "N",
+            description = "Batch size. Default: 128 (charlm: 32 windows of 64 characters).")
+    private Integer batchSize;
 
     @Option(
             names = "--seed",
@@ -121,14 +133,17 @@ public final class CompareCommand implements Callable<Integer> {
             names = "--data",
             paramLabel = "DIR",
             description =
-                    "Folder of the Fashion-MNIST IDX files. Default: $SO4J_DATA, else"
-                            + " /usr/share/datasets/fashion-mnist.")
+                    "Folder of the workload's data: the Fashion-MNIST IDX files (default:"
+                            + " $SO4J_DATA, else /usr/share/datasets/fashion-mnist) or, for"
+                            + " charlm, fortune files (default: /usr/share/games/fortunes).")
     private Path data;
 
     @Option(
             names = "--subset",
             paramLabel = "N",
-            description = "Train on the first N training examples only (for quick checks).")
+            description =
+                    "Train on the first N training examples only (charlm: the first N"
+                            + " characters of the training text), for quick checks.")
     private Integer subset;
 
     @Option(
@@ -152,7 +167,8 @@ public final class CompareCommand implements Callable<Integer> {
             paramLabel = "X",
             description =
                     "Training loss whose first crossing is reported. Default: the workload's"
-                            + " (mlp 0.45, cnn 0.45, autoencoder 0.40, logreg 0.55).")
+                            + " (mlp 0.45, cnn 0.45, autoencoder 0.40, logreg 0.55, charlm"
+                            + " 2.5).")
     private Double targetLoss;
 
     @Option(names = "--no-progress", description = "Do not draw progress bars.")
@@ -168,18 +184,31 @@ public final class CompareCommand implements Callable<Integer> {
         OptimizerCatalog catalog = new OptimizerCatalog();
         Map<String, Map<String, String>> overrides = parseSets(catalog);
         List<OptimizerCatalog.Entry> entries = parseOptimizers(catalog, chosenWorkload, overrides);
-        check(batchSize >= 1, "--batch must be at least 1, but was " + batchSize);
+        int batch = batchSize != null ? batchSize : chosenWorkload.defaultBatchSize();
+        check(batch >= 1, "--batch must be at least 1, but was " + batch);
         check(seeds >= 1, "--seeds must be at least 1, but was " + seeds);
         check(warmupSteps >= 0, "--warmup must be at least 0, but was " + warmupSteps);
         check(evals >= 0, "--evals must be at least 0, but was " + evals);
-        check(subset == null || subset >= 1, "--subset must be at least 1, but was " + subset);
+        check(
+                subset == null || subset >= chosenWorkload.minimumSubset(),
+                "--subset must be at least "
+                        + chosenWorkload.minimumSubset()
+                        + " for "
+                        + chosenWorkload.id()
+                        + ", but was "
+                        + subset);
         check(data == null || Files.isDirectory(data), "--data: " + data + " is not a folder");
         check(steps == null || epochs == null, "--steps and --epochs exclude each other; give one");
+        check(
+                epochs == null || chosenWorkload.defaultSteps().isEmpty(),
+                "--epochs: "
+                        + chosenWorkload.id()
+                        + " draws random windows and has no epochs; give --steps");
         int trainSize =
                 subset == null
                         ? FashionMnistFiles.TRAIN_SIZE
                         : Math.min(subset, FashionMnistFiles.TRAIN_SIZE);
-        int runSteps = parseSteps(trainSize);
+        int runSteps = parseSteps(chosenWorkload, trainSize, batch);
         double target = targetLoss != null ? targetLoss : chosenWorkload.targetLoss();
         Comparison comparison =
                 new Comparison(
@@ -187,7 +216,7 @@ public final class CompareCommand implements Callable<Integer> {
                         entries,
                         overrides,
                         runSteps,
-                        batchSize,
+                        batch,
                         seed,
                         seeds,
                         warmupSteps,
@@ -219,7 +248,24 @@ public final class CompareCommand implements Callable<Integer> {
             OptimizerCatalog catalog,
             Workload chosenWorkload,
             Map<String, Map<String, String>> overrides) {
-        List<String> names = optimizers == null ? catalog.names() : optimizers;
+        List<String> names = optimizers;
+        if (names == null) {
+            names = new ArrayList<>(catalog.names());
+            Map<String, String> excluded = chosenWorkload.defaultExclusions();
+            for (Map.Entry<String, String> left : new TreeMap<>(excluded).entrySet()) {
+                if (names.remove(left.getKey())) {
+                    spec.commandLine()
+                            .getOut()
+                            .println(
+                                    "so4j compare: "
+                                            + left.getKey()
+                                            + " is left out of "
+                                            + chosenWorkload.id()
+                                            + " unless named in --optimizers: "
+                                            + left.getValue());
+                }
+            }
+        }
         List<OptimizerCatalog.Entry> entries = new ArrayList<>();
         for (String name : names) {
             try {
@@ -233,8 +279,8 @@ public final class CompareCommand implements Callable<Integer> {
         return entries;
     }
 
-    private int parseSteps(int trainSize) {
-        int stepsPerEpoch = (trainSize + batchSize - 1) / batchSize;
+    private int parseSteps(Workload chosenWorkload, int trainSize, int batch) {
+        int stepsPerEpoch = (trainSize + batch - 1) / batch;
         if (steps != null) {
             check(steps >= 1, "--steps must be at least 1, but was " + steps);
             return steps;
@@ -243,7 +289,7 @@ public final class CompareCommand implements Callable<Integer> {
             check(epochs >= 1, "--epochs must be at least 1, but was " + epochs);
             return Math.multiplyExact(epochs, stepsPerEpoch);
         }
-        return stepsPerEpoch;
+        return chosenWorkload.defaultSteps().orElse(stepsPerEpoch);
     }
 
     private Map<String, Map<String, String>> parseSets(OptimizerCatalog catalog) {
@@ -311,7 +357,9 @@ public final class CompareCommand implements Callable<Integer> {
             steps = root.has("steps") ? root.get("steps").asInt() : steps;
             epochs = root.has("epochs") ? root.get("epochs").asInt() : epochs;
         }
-        batchSize = intValue(root, "batch", "--batch", batchSize);
+        if (root.has("batch") && !given.hasMatchedOption("--batch")) {
+            batchSize = root.get("batch").asInt();
+        }
         seeds = intValue(root, "seeds", "--seeds", seeds);
         warmupSteps = intValue(root, "warmup", "--warmup", warmupSteps);
         evals = intValue(root, "evals", "--evals", evals);

@@ -3,15 +3,14 @@ package io.github.so4j.bench.compare;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
-import ai.djl.training.dataset.Dataset;
 import ai.djl.translate.TranslateException;
-import io.github.so4j.bench.data.FashionMnistDataset;
 import io.github.so4j.bench.optimizer.OptimizerCatalog;
 import io.github.so4j.bench.report.HtmlReport;
 import io.github.so4j.bench.report.Plots;
 import io.github.so4j.bench.report.ResultFiles;
 import io.github.so4j.bench.report.ResultTable;
 import io.github.so4j.bench.workload.Workload;
+import io.github.so4j.bench.workload.WorkloadData;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -41,8 +40,8 @@ import me.tongfei.progressbar.ProgressBarStyle;
  * @param warmupSteps untimed steps of every optimizer before the measured runs
  * @param evaluations test-set evaluations per run
  * @param targetLoss the training loss whose first crossing is reported
- * @param dataDirectory the Fashion-MNIST folder, or null for the default
- * @param subset the number of training examples, or null for all
+ * @param dataDirectory the workload's data folder, or null for the default
+ * @param subset the number of training examples (for charlm: training characters), or null for all
  * @param out the output folder
  * @param progress whether to draw progress bars
  */
@@ -77,8 +76,7 @@ public record Comparison(
         List<RunResult> results = new ArrayList<>();
         String heading;
         try (NDManager manager = NDManager.newBaseManager(device)) {
-            FashionMnistDataset train = load(manager, Dataset.Usage.TRAIN);
-            FashionMnistDataset test = load(manager, Dataset.Usage.TEST);
+            WorkloadData data = workload.load(manager, dataDirectory, subset, batchSize);
             heading =
                     String.format(
                             Locale.ROOT,
@@ -90,19 +88,18 @@ public record Comparison(
                             seeds > 1 ? "s" : "",
                             seeds > 1 ? seed + ".." + (seed + seeds - 1) : Long.toString(seed),
                             targetLoss,
-                            train.getDirectory());
+                            data.source());
             stdout.println("so4j compare: " + heading);
             stdout.flush();
             int warmup = Math.min(warmupSteps, steps);
             if (warmup > 0) {
                 for (OptimizerCatalog.Entry entry : optimizers) {
-                    TrainingRun.warmUp(plan(entry, warmup, seed, 0), train, device);
+                    TrainingRun.warmUp(plan(entry, warmup, seed, 0), data.train(), device);
                 }
             }
             for (OptimizerCatalog.Entry entry : optimizers) {
                 for (long s = seed; s < seed + seeds; s++) {
-                    RunResult result =
-                            runOne(plan(entry, steps, s, evaluations), train, test, device);
+                    RunResult result = runOne(plan(entry, steps, s, evaluations), data, device);
                     ResultFiles.writeRun(out, result);
                     results.add(result);
                 }
@@ -134,14 +131,10 @@ public record Comparison(
                 targetLoss);
     }
 
-    private RunResult runOne(
-            TrainingRun.Plan plan,
-            FashionMnistDataset train,
-            FashionMnistDataset test,
-            Device device)
+    private RunResult runOne(TrainingRun.Plan plan, WorkloadData data, Device device)
             throws IOException, TranslateException {
         if (!progress) {
-            return TrainingRun.execute(plan, train, test, device, record -> {});
+            return TrainingRun.execute(plan, data, device, record -> {});
         }
         String name =
                 seeds > 1 ? plan.optimizer().name() + " s" + plan.seed() : plan.optimizer().name();
@@ -155,8 +148,7 @@ public record Comparison(
         try (ProgressBar bar = builder.build()) {
             return TrainingRun.execute(
                     plan,
-                    train,
-                    test,
+                    data,
                     device,
                     record -> {
                         bar.stepTo(record.step());
@@ -164,24 +156,6 @@ public record Comparison(
                                 String.format(Locale.ROOT, " loss %.4f", record.trainLoss()));
                     });
         }
-    }
-
-    private FashionMnistDataset load(NDManager manager, Dataset.Usage usage)
-            throws IOException, TranslateException {
-        FashionMnistDataset.Builder builder =
-                FashionMnistDataset.builder()
-                        .setManager(manager)
-                        .optDirectory(dataDirectory)
-                        .optUsage(usage)
-                        .optFlatten(workload.flatInput())
-                        .optImageTargets(!workload.classification())
-                        .setSampling(batchSize, false);
-        if (usage == Dataset.Usage.TRAIN && subset != null) {
-            builder.optSubset(subset);
-        }
-        FashionMnistDataset dataset = builder.build();
-        dataset.prepare();
-        return dataset;
     }
 
     /**

@@ -14,9 +14,15 @@ import java.io.IOException;
 /**
  * The mean loss and the accuracy of a model over a whole data set, in inference mode.
  *
- * @param meanLoss the loss averaged over all examples
- * @param accuracy the fraction of examples whose arg-max prediction equals the label, or {@code
- *     NaN} when the labels are not class indices
+ * <p>The accuracy compares the arg-max over the predictions' last axis with the labels, element by
+ * element: one class per example for a classifier ({@code (B, classes)} against {@code (B)}), one
+ * per position for a sequence model ({@code (B, T, vocabulary)} against {@code (B, T)}: the
+ * fraction of characters predicted exactly).
+ *
+ * @param meanLoss the loss averaged over all examples (the workload's loss is a mean over each
+ *     example's elements, and every example has as many)
+ * @param accuracy the fraction of labels equal to the arg-max prediction, or {@code NaN} when the
+ *     labels are not class indices
  * @param examples the number of examples
  */
 public record Evaluation(double meanLoss, double accuracy, long examples) {
@@ -38,6 +44,7 @@ public record Evaluation(double meanLoss, double accuracy, long examples) {
             throws IOException, TranslateException {
         double lossSum = 0;
         long correct = 0;
+        long labelled = 0;
         long count = 0;
         BatchSampler sampler = new BatchSampler(new SequenceSampler(), BATCH, false);
         for (Batch batch : dataset.getData(trainer.getManager(), sampler)) {
@@ -49,11 +56,12 @@ public record Evaluation(double meanLoss, double accuracy, long examples) {
                     lossSum += loss.getFloat() * (double) size;
                 }
                 if (classification) {
-                    try (NDArray predicted = predictions.head().argMax(1);
+                    try (NDArray predicted = predictions.head().argMax(-1);
                             NDArray truth = labels.head().toType(DataType.INT64, false);
                             NDArray hits = predicted.eq(truth);
                             NDArray total = hits.sum()) {
                         correct += total.toType(DataType.INT64, false).getLong();
+                        labelled += truth.size();
                     }
                 }
                 predictions.close();
@@ -61,6 +69,6 @@ public record Evaluation(double meanLoss, double accuracy, long examples) {
             }
         }
         return new Evaluation(
-                lossSum / count, classification ? (double) correct / count : Double.NaN, count);
+                lossSum / count, classification ? (double) correct / labelled : Double.NaN, count);
     }
 }

@@ -16,6 +16,7 @@ import io.github.so4j.bench.data.SeededShuffleSampler;
 import io.github.so4j.bench.optimizer.OptimizerCatalog;
 import io.github.so4j.bench.optimizer.OptimizerSettings;
 import io.github.so4j.bench.workload.Workload;
+import io.github.so4j.bench.workload.WorkloadData;
 import io.github.so4j.optimizers.OptimizerHealth;
 import io.github.so4j.optimizers.SecondOrderOptimizer;
 import java.io.IOException;
@@ -36,8 +37,9 @@ import java.util.stream.Collectors;
  * batches (through {@link SeededShuffleSampler}), so a run is reproducible on the same machine. A
  * step's time covers forward, backward, the optimizer update and reading the batch loss (which also
  * waits for an asynchronous device); fetching the batch and the evaluations are not timed. The test
- * set is evaluated at evenly spaced steps during training, and the model on the whole training set
- * and the test set at the end.
+ * set is evaluated at evenly spaced steps during training, and the model on the training set (or
+ * the workload's fixed part of it, {@link WorkloadData#trainEvaluation}) and the test set at the
+ * end.
  *
  * <p>For so4j's optimizers ({@link SecondOrderOptimizer}) the run also names the parameters as the
  * model names them ({@link SecondOrderOptimizer#nameParameters}), so that the optimizer's warnings
@@ -147,11 +149,11 @@ public final class TrainingRun {
      */
     public static void warmUp(Plan plan, RandomAccessDataset train, Device device)
             throws IOException, TranslateException {
-        run(plan, train, null, device, record -> {});
+        run(plan, train, train, null, device, record -> {});
     }
 
     /**
-     * Runs the plan.
+     * Runs the plan; the final training loss is the one over the whole training set.
      *
      * @param plan what to run
      * @param train the training set (its own sampler is not used)
@@ -169,13 +171,32 @@ public final class TrainingRun {
             Device device,
             StepListener listener)
             throws IOException, TranslateException {
-        return run(plan, train, test, device, listener);
+        return run(plan, train, train, test, device, listener);
+    }
+
+    /**
+     * Runs the plan on a workload's data.
+     *
+     * @param plan what to run
+     * @param data the data: batches from {@code train} (its own sampler is not used), the final
+     *     training loss over {@code trainEvaluation}, the test loss and accuracy over {@code test}
+     * @param device the device to train on
+     * @param listener receives every step
+     * @return the measurements
+     * @throws IOException if the data cannot be read
+     * @throws TranslateException if batching fails
+     */
+    public static RunResult execute(
+            Plan plan, WorkloadData data, Device device, StepListener listener)
+            throws IOException, TranslateException {
+        return run(plan, data.train(), data.trainEvaluation(), data.test(), device, listener);
     }
 
     /** Trains; evaluates and returns the result unless {@code test} is null. */
     private static RunResult run(
             Plan plan,
             RandomAccessDataset train,
+            RandomAccessDataset trainEvaluation,
             RandomAccessDataset test,
             Device device,
             StepListener listener)
@@ -274,7 +295,7 @@ public final class TrainingRun {
                     return null;
                 }
                 int timedSteps = plan.steps() - plan.warmupSteps();
-                Evaluation onTrain = Evaluation.of(trainer, train, classification);
+                Evaluation onTrain = Evaluation.of(trainer, trainEvaluation, classification);
                 Evaluation onTest = Evaluation.of(trainer, test, classification);
                 return new RunResult(
                         plan.workload().id(),

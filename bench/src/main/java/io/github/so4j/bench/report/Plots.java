@@ -15,9 +15,9 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
  * Draws a comparison's curves as PNG files with XChart: training loss against steps and against
- * seconds, and the test accuracy (or test loss) of the evaluations against steps. Each optimizer is
- * one line, the mean over its seeds; training losses are smoothed by a running mean over the last
- * {@value TrainingRun#TARGET_WINDOW} batches.
+ * seconds, and the test loss and (for workloads with class labels) the test accuracy of the
+ * evaluations against steps. Each optimizer is one line, the mean over its seeds; training losses
+ * are smoothed by a running mean over the last {@value TrainingRun#TARGET_WINDOW} batches.
  */
 public final class Plots {
 
@@ -49,50 +49,55 @@ public final class Plots {
                         "seconds",
                         "training loss (mean of 20 batches)");
         boolean classification = !Double.isNaN(results.get(0).testAccuracy());
-        XYChart evaluations =
-                chart(
-                        workload + (classification ? ": test accuracy" : ": test loss"),
-                        "step",
-                        classification ? "test accuracy" : "test loss");
+        XYChart testLoss = chart(workload + ": test loss", "step", "test loss");
+        XYChart testAccuracy = chart(workload + ": test accuracy", "step", "test accuracy");
         for (OptimizerSummary s : summaries) {
             double[] steps = curve(s, r -> r.step());
             double[] seconds = curve(s, RunResult.StepRecord::seconds);
             double[] loss = smooth(curve(s, RunResult.StepRecord::trainLoss));
             add(bySteps, s.optimizer(), steps, loss);
             add(bySeconds, s.optimizer(), seconds, loss);
-            List<RunResult.EvaluationRecord> first = s.runs().get(0).evaluations();
-            if (!first.isEmpty()) {
-                double[] x = new double[first.size()];
-                double[] y = new double[first.size()];
-                for (int i = 0; i < first.size(); i++) {
-                    x[i] = first.get(i).step();
-                    int index = i;
-                    y[i] =
-                            s.runs().stream()
-                                    .mapToDouble(
-                                            r -> {
-                                                RunResult.EvaluationRecord e =
-                                                        r.evaluations().get(index);
-                                                return classification
-                                                        ? e.testAccuracy()
-                                                        : e.testLoss();
-                                            })
-                                    .average()
-                                    .orElse(Double.NaN);
+            if (!s.runs().get(0).evaluations().isEmpty()) {
+                double[] x = evaluations(s, RunResult.EvaluationRecord::step);
+                add(
+                        testLoss,
+                        s.optimizer(),
+                        x,
+                        evaluations(s, RunResult.EvaluationRecord::testLoss));
+                if (classification) {
+                    add(
+                            testAccuracy,
+                            s.optimizer(),
+                            x,
+                            evaluations(s, RunResult.EvaluationRecord::testAccuracy));
                 }
-                add(evaluations, s.optimizer(), x, y);
             }
         }
         files.add(save(bySteps, directory.resolve("loss-vs-steps.png")));
         files.add(save(bySeconds, directory.resolve("loss-vs-seconds.png")));
-        if (!evaluations.getSeriesMap().isEmpty()) {
-            files.add(
-                    save(
-                            evaluations,
-                            directory.resolve(
-                                    classification ? "test-accuracy.png" : "test-loss.png")));
+        if (!testLoss.getSeriesMap().isEmpty()) {
+            if (classification) {
+                files.add(save(testAccuracy, directory.resolve("test-accuracy.png")));
+            }
+            files.add(save(testLoss, directory.resolve("test-loss.png")));
         }
         return files;
+    }
+
+    /** The mean over seeds of one quantity of the evaluations, evaluation by evaluation. */
+    private static double[] evaluations(
+            OptimizerSummary s, ToDoubleFunction<RunResult.EvaluationRecord> quantity) {
+        int count = s.runs().get(0).evaluations().size();
+        double[] values = new double[count];
+        for (int i = 0; i < count; i++) {
+            int index = i;
+            values[i] =
+                    s.runs().stream()
+                            .mapToDouble(r -> quantity.applyAsDouble(r.evaluations().get(index)))
+                            .average()
+                            .orElse(Double.NaN);
+        }
+        return values;
     }
 
     private static XYChart chart(String title, String x, String y) {

@@ -6,13 +6,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.so4j.bench.Main;
+import io.github.so4j.bench.optimizer.OptimizerCatalog;
 import io.github.so4j.bench.report.ResultFiles;
+import io.github.so4j.bench.workload.Workload;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -103,7 +106,11 @@ class CompareCommandTest {
             assertEquals(4, evals.size(), "three evaluations");
         }
         for (String plot :
-                List.of("loss-vs-steps.png", "loss-vs-seconds.png", "test-accuracy.png")) {
+                List.of(
+                        "loss-vs-steps.png",
+                        "loss-vs-seconds.png",
+                        "test-accuracy.png",
+                        "test-loss.png")) {
             assertPlotDrawn(out.resolve(plot));
         }
         String html = Files.readString(out.resolve("report.html"));
@@ -278,6 +285,96 @@ class CompareCommandTest {
         assertPlotDrawn(out.resolve("test-loss.png"));
     }
 
+    /** A small fortune corpus: 40 fortunes of a few English sentences, in two files. */
+    private Path tinyCorpus() throws IOException {
+        Path corpus = Files.createDirectories(out.resolve("fortunes"));
+        String[] lines = {
+            "A journey of a thousand miles begins with a single step.",
+            "The early bird catches the worm, but the second mouse gets the cheese.",
+            "You will be hungry again in one hour.\n\t\t-- Anonymous",
+            "Never put off until tomorrow what you can do the day after tomorrow."
+        };
+        for (String file : List.of("sayings", "wisdom")) {
+            StringBuilder text = new StringBuilder();
+            for (int i = 0; i < 20; i++) {
+                text.append(lines[(i + file.length()) % lines.length]).append(" (").append(i);
+                text.append(")\n%\n");
+            }
+            Files.writeString(corpus.resolve(file), text);
+        }
+        return corpus;
+    }
+
+    @Test
+    void charlmTrainsEveryDefaultOptimizerAndReportsValidationNatsPerCharacter()
+            throws IOException {
+        Path dir = out.resolve("charlm");
+        int code =
+                run(
+                        "compare",
+                        "--workload",
+                        "charlm",
+                        "--data",
+                        tinyCorpus().toString(),
+                        "--steps",
+                        "3",
+                        "--evals",
+                        "1",
+                        "--warmup",
+                        "0",
+                        "--out",
+                        dir.toString(),
+                        "--no-progress");
+        assertEquals(0, code, stderr.toString());
+        String printed = stdout.toString();
+        assertTrue(
+                printed.contains(
+                        "subspace-newton is left out of charlm unless named in --optimizers"),
+                printed);
+        JsonNode summary = new ObjectMapper().readTree(dir.resolve("summary.json").toFile());
+        List<String> ran = new ArrayList<>();
+        for (JsonNode run : summary) {
+            String optimizer = run.get("optimizer").asText();
+            ran.add(optimizer);
+            assertEquals("charlm", run.get("workload").asText());
+            assertEquals(32, run.get("batch_size").asInt(), "charlm's default batch");
+            // nats per character: finite, and near ln 98 = 4.58 after three steps from N(0, 0.02²)
+            double loss = run.get("test_loss").asDouble();
+            assertTrue(loss > 1 && loss < 6, optimizer + ": validation loss " + loss);
+            double accuracy = run.get("test_accuracy").asDouble();
+            assertTrue(accuracy >= 0 && accuracy <= 1, optimizer + ": accuracy " + accuracy);
+            assertTrue(Double.isFinite(run.get("final_train_loss").asDouble()), optimizer);
+        }
+        List<String> expected = new ArrayList<>(new OptimizerCatalog().names());
+        expected.removeAll(Workload.CHARLM.defaultExclusions().keySet());
+        assertEquals(
+                List.of("subspace-newton"),
+                List.copyOf(Workload.CHARLM.defaultExclusions().keySet()));
+        assertEquals(expected, ran, "every optimizer of the catalog but subspace Newton");
+        assertTrue(printed.lines().anyMatch(l -> l.matches("charlm +kfac +3 +1 .*")), printed);
+        for (String plot :
+                List.of(
+                        "loss-vs-steps.png",
+                        "loss-vs-seconds.png",
+                        "test-accuracy.png",
+                        "test-loss.png")) {
+            assertPlotDrawn(dir.resolve(plot));
+        }
+    }
+
+    @Test
+    void charlmRefusesEpochsAndASubsetShorterThanOneWindow() {
+        assertEquals(2, run("compare", "--workload", "charlm", "--epochs", "1", "--no-progress"));
+        assertTrue(
+                stderr.toString()
+                        .contains("--epochs: charlm draws random windows and has no epochs"),
+                stderr.toString());
+        assertEquals(2, run("compare", "--workload", "charlm", "--subset", "64", "--no-progress"));
+        assertTrue(
+                stderr.toString().contains("--subset must be at least 65 for charlm, but was 64"),
+                stderr.toString());
+    }
+
     @Test
     void sameSeedGivesTheSameCurve() throws IOException {
         Path first = out.resolve("a");
@@ -319,7 +416,8 @@ class CompareCommandTest {
         assertTrue(
                 stderr.toString()
                         .contains(
-                                "unknown workload 'resnet'; allowed: mlp, cnn, autoencoder, logreg"),
+                                "unknown workload 'resnet'; allowed: mlp, cnn, autoencoder, logreg,"
+                                        + " charlm"),
                 stderr.toString());
     }
 

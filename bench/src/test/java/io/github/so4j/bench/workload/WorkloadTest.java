@@ -6,6 +6,7 @@ import ai.djl.Model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
@@ -13,7 +14,10 @@ import ai.djl.util.Pair;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-/** Every workload has the documented parameter count and output shape. */
+/**
+ * Every workload has the documented parameter count and output shape; charlm's count is also {@link
+ * CharTransformer.Config#parameters()}'s formula.
+ */
 class WorkloadTest {
 
     @ParameterizedTest
@@ -25,26 +29,36 @@ class WorkloadTest {
                     case CNN -> 28_938;
                     case AUTOENCODER -> 2_837_314;
                     case LOGREG -> 7_850;
+                    case CHARLM -> 430_178;
                 };
         try (Model model = Model.newInstance(workload.id());
                 NDManager manager = NDManager.newBaseManager()) {
             model.setBlock(workload.newBlock());
-            model.getBlock()
-                    .initialize(
-                            manager, ai.djl.ndarray.types.DataType.FLOAT32, workload.inputShape());
+            model.getBlock().initialize(manager, DataType.FLOAT32, workload.inputShape());
             long count = 0;
             for (Pair<String, Parameter> p : model.getBlock().getParameters()) {
                 count += p.getValue().getArray().size();
             }
             assertEquals(expectedParameters, count, workload.id());
+            if (workload == Workload.CHARLM) {
+                assertEquals(count, Workload.CHARLM_MODEL.parameters());
+            }
             Shape batch = new Shape(3).addAll(workload.inputShape().slice(1));
-            NDArray x = manager.ones(batch);
+            NDArray x =
+                    workload == Workload.CHARLM
+                            ? manager.ones(batch, DataType.INT64)
+                            : manager.ones(batch);
             NDArray y =
                     model.getBlock()
                             .forward(new ParameterStore(manager, false), new NDList(x), false)
                             .head();
-            assertEquals(
-                    workload.classification() ? new Shape(3, 10) : new Shape(3, 784), y.getShape());
+            Shape expected =
+                    switch (workload) {
+                        case AUTOENCODER -> new Shape(3, 784);
+                        case CHARLM -> new Shape(3, 64, 98);
+                        default -> new Shape(3, 10);
+                    };
+            assertEquals(expected, y.getShape());
         }
     }
 }

@@ -10,14 +10,12 @@ import ai.djl.training.dataset.Dataset;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.translate.TranslateException;
-import io.github.so4j.bench.compare.Evaluation;
 import io.github.so4j.bench.data.FashionMnistDataset;
 import io.github.so4j.bench.workload.Workload;
 import io.github.so4j.curvature.Devices;
 import io.github.so4j.curvature.testing.LiveArrays;
 import io.github.so4j.optimizers.Shampoo;
 import java.io.IOException;
-import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
 /** Shampoo as a drop-in DJL optimizer on the Fashion-MNIST MLP. */
@@ -40,39 +38,26 @@ class ShampooMlpTrainingTest {
     @Test
     void shampooReachesALowerTrainingLossThanAdam() throws IOException, TranslateException {
         double adam =
-                best(
+                Training.bestMlpLoss(
                         lr -> Optimizer.adam().optLearningRateTracker(Tracker.fixed(lr)).build(),
+                        SUBSET,
+                        STEPS,
                         2e-3f,
                         4e-3f,
                         8e-3f);
         double shampoo =
-                best(
+                Training.bestMlpLoss(
                         lr ->
                                 Shampoo.builder()
                                         .optLearningRate(lr)
                                         .optMaxPreconditionerDim(64)
                                         .build(),
+                        SUBSET,
+                        STEPS,
                         1e-3f,
                         2e-3f,
                         4e-3f);
         assertTrue(shampoo < adam, "Shampoo " + shampoo + " vs Adam " + adam);
-    }
-
-    private static double best(Function<Float, Optimizer> optimizer, float... rates)
-            throws IOException, TranslateException {
-        double best = Double.POSITIVE_INFINITY;
-        for (float lr : rates) {
-            try (NDManager manager = NDManager.newBaseManager(Devices.preferred());
-                    Model model = Training.model(Workload.MLP, 0);
-                    Trainer trainer = Training.trainer(model, Workload.MLP, optimizer.apply(lr))) {
-                FashionMnistDataset data =
-                        Training.data(manager, Dataset.Usage.TRAIN, SUBSET, true, 128);
-                Training.train(trainer, data, STEPS);
-                double loss = Evaluation.of(trainer, data, true).meanLoss();
-                best = Math.min(best, Double.isNaN(loss) ? Double.POSITIVE_INFINITY : loss);
-            }
-        }
-        return best;
     }
 
     /**

@@ -11,11 +11,14 @@ import ai.djl.training.dataset.Batch;
 import ai.djl.training.dataset.Dataset;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.translate.TranslateException;
+import io.github.so4j.bench.compare.Evaluation;
 import io.github.so4j.bench.data.FashionMnistDataset;
 import io.github.so4j.bench.workload.Workload;
 import io.github.so4j.curvature.Devices;
+import io.github.so4j.optimizers.SecondOrderOptimizer;
 import java.io.IOException;
 import java.util.Iterator;
+import java.util.function.Function;
 
 /** Shared set-up of the end-to-end tests: Fashion-MNIST data and a DJL training loop. */
 final class Training {
@@ -70,5 +73,31 @@ final class Training {
                 }
             }
         }
+    }
+
+    /**
+     * The best training loss over learning rates: for each rate, {@code steps} steps of batch 128
+     * on the first {@code subset} training examples from the same initialization (seed 0) and batch
+     * order, then the mean loss over the whole subset; a diverged run counts as infinite.
+     */
+    static double bestMlpLoss(
+            Function<Float, Optimizer> optimizer, int subset, int steps, float... rates)
+            throws IOException, TranslateException {
+        double best = Double.POSITIVE_INFINITY;
+        for (float lr : rates) {
+            Optimizer o = optimizer.apply(lr);
+            try (NDManager manager = NDManager.newBaseManager(Devices.preferred());
+                    Model model = model(Workload.MLP, 0);
+                    Trainer trainer = trainer(model, Workload.MLP, o)) {
+                if (o instanceof SecondOrderOptimizer second) {
+                    second.nameParameters(model.getBlock());
+                }
+                FashionMnistDataset data = data(manager, Dataset.Usage.TRAIN, subset, true, 128);
+                train(trainer, data, steps);
+                double loss = Evaluation.of(trainer, data, true).meanLoss();
+                best = Math.min(best, Double.isNaN(loss) ? Double.POSITIVE_INFINITY : loss);
+            }
+        }
+        return best;
     }
 }

@@ -10,8 +10,11 @@ import io.github.so4j.curvature.kfac.InversionMode;
 import io.github.so4j.optimizers.Grafting;
 import io.github.so4j.optimizers.Kfac;
 import io.github.so4j.optimizers.MFac;
+import io.github.so4j.optimizers.Muon;
 import io.github.so4j.optimizers.Shampoo;
+import io.github.so4j.optimizers.Soap;
 import io.github.so4j.optimizers.SubspaceNewton;
+import io.github.so4j.optimizers.transform.Orthogonalize;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
@@ -225,6 +228,90 @@ public final class OptimizerCatalog {
                                 .optGrafting(choice(s, "shampoo", "grafting", Grafting.class))
                                 .optMomentum(s.getFloat("momentum"))
                                 .optWeightDecays(s.getFloat("weight_decay"))
+                                .build());
+        add(
+                new Entry(
+                        "muon",
+                        "so4j Muon (orthogonalised Nesterov momentum for hidden weights, AdamW for"
+                                + " the rest)",
+                        defaults(
+                                "lr",
+                                "0.02",
+                                "momentum",
+                                "0.95",
+                                "weight_decay",
+                                "0",
+                                "update_scale",
+                                "original",
+                                "ns_steps",
+                                "5",
+                                "adam_lr",
+                                "3e-4",
+                                "adam_beta1",
+                                "0.9",
+                                "adam_beta2",
+                                "0.95",
+                                "adam_weight_decay",
+                                "0"),
+                        Map.of(),
+                        s ->
+                                Muon.builder()
+                                        .optLearningRate(s.getFloat("lr"))
+                                        .optMomentum(s.getFloat("momentum"))
+                                        .optWeightDecays(s.getFloat("weight_decay"))
+                                        .optUpdateScale(
+                                                choice(
+                                                        s,
+                                                        "muon",
+                                                        "update_scale",
+                                                        Orthogonalize.Scale.class))
+                                        .optNewtonSchulzSteps(s.getInt("ns_steps"))
+                                        .optAdamLearningRate(s.getFloat("adam_lr"))
+                                        .optAdamBetas(
+                                                s.getFloat("adam_beta1"), s.getFloat("adam_beta2"))
+                                        .optAdamWeightDecay(s.getFloat("adam_weight_decay"))
+                                        .build(),
+                        new TrainingStrategy() {
+                            @Override
+                            public Block prepare(Block block, Optimizer optimizer) {
+                                // the default rule needs the model's parameter order
+                                ((Muon) optimizer).nameParameters(block);
+                                return block;
+                            }
+
+                            @Override
+                            public double step(Trainer trainer, Batch batch, Optimizer optimizer) {
+                                return EASY_TRAIN.step(trainer, batch, optimizer);
+                            }
+                        }));
+        add(
+                "soap",
+                "so4j SOAP (Adam in the eigenbasis of Shampoo's statistics)",
+                defaults(
+                        "lr",
+                        "0.003",
+                        "beta1",
+                        "0.95",
+                        "beta2",
+                        "0.95",
+                        "shampoo_beta",
+                        "-1",
+                        "frequency",
+                        "10",
+                        "weight_decay",
+                        "0.01",
+                        "max_dim",
+                        "10000"),
+                Map.of(),
+                s ->
+                        Soap.builder()
+                                .optLearningRate(s.getFloat("lr"))
+                                .optBeta1(s.getFloat("beta1"))
+                                .optBeta2(s.getFloat("beta2"))
+                                .optShampooBeta(s.getFloat("shampoo_beta"))
+                                .optPreconditionFrequency(s.getInt("frequency"))
+                                .optWeightDecays(s.getFloat("weight_decay"))
+                                .optMaxPreconditionerDim(s.getInt("max_dim"))
                                 .build());
         add(
                 new Entry(

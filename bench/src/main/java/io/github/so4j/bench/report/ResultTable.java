@@ -14,11 +14,11 @@ public final class ResultTable {
 
     /**
      * Formats the table. "vs adam" is each optimizer's mean ms per step divided by Adam's on the
-     * same workload, when Adam ran; "to target" gives the mean steps and seconds to the target loss
-     * over the seeds that reached it. "host reads" gives, for so4j's optimizers, the device-to-host
-     * reads made during the timed steps and, in parentheses, on how many of those steps (the mean
-     * over the seeds when they differ), such as {@code 5 (5)} or {@code 0 (0)}; {@code -} for DJL's
-     * optimizers, which do not count them.
+     * same workload, when Adam ran ({@code -} when it did not); "to target" gives the mean steps
+     * and seconds to the target loss over the seeds that reached it. "host reads" gives, for so4j's
+     * optimizers, the device-to-host reads made during the timed steps and, in parentheses, on how
+     * many of those steps (the mean over the seeds when they differ), such as {@code 5 (5)} or
+     * {@code 0 (0)}; {@code -} for DJL's optimizers, which do not count them.
      *
      * @param results the runs
      * @return the table, lines ending in {@code \n}
@@ -50,7 +50,7 @@ public final class ResultTable {
             out.append(
                     String.format(
                             Locale.ROOT,
-                            "%-11s %-16s %6d %5d %-17s %-11s %-15s %-19s %-13s %7.2fx %8.0f %14s%n",
+                            "%-11s %-16s %6d %5d %-17s %-11s %-15s %-19s %-13s %8s %8.0f %14s%n",
                             s.workload(),
                             s.optimizer(),
                             s.runs().get(0).steps(),
@@ -62,7 +62,12 @@ public final class ResultTable {
                                     : value(s, r -> 100 * r.testAccuracy(), spread, "%.2f%%"),
                             target(s),
                             value(s, RunResult::msPerStep, spread, "%.2f"),
-                            s.mean(RunResult::msPerStep) / adam,
+                            Double.isNaN(adam)
+                                    ? "-"
+                                    : String.format(
+                                            Locale.ROOT,
+                                            "%.2fx",
+                                            s.mean(RunResult::msPerStep) / adam),
                             s.mean(RunResult::peakRssMb),
                             hostReads(s)));
         }

@@ -7,7 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import io.github.so4j.bench.workload.Workload;
 import io.github.so4j.optimizers.Kfac;
 import io.github.so4j.optimizers.MFac;
+import io.github.so4j.optimizers.Muon;
 import io.github.so4j.optimizers.Shampoo;
+import io.github.so4j.optimizers.Soap;
 import io.github.so4j.optimizers.SubspaceNewton;
 import java.util.List;
 import java.util.Map;
@@ -20,11 +22,22 @@ class OptimizerCatalogTest {
     @Test
     void everySo4jOptimizerIsRegisteredAndBuildsWithItsDefaults() {
         assertEquals(
-                List.of("sgd", "adam", "adamw", "mfac", "kfac", "shampoo", "subspace-newton"),
+                List.of(
+                        "sgd",
+                        "adam",
+                        "adamw",
+                        "mfac",
+                        "kfac",
+                        "shampoo",
+                        "muon",
+                        "soap",
+                        "subspace-newton"),
                 catalog.names());
         assertInstanceOf(MFac.class, catalog.get("mfac").create(Workload.MLP, Map.of()));
         assertInstanceOf(Kfac.class, catalog.get("kfac").create(Workload.MLP, Map.of()));
         assertInstanceOf(Shampoo.class, catalog.get("shampoo").create(Workload.MLP, Map.of()));
+        assertInstanceOf(Muon.class, catalog.get("muon").create(Workload.MLP, Map.of()));
+        assertInstanceOf(Soap.class, catalog.get("soap").create(Workload.MLP, Map.of()));
         assertInstanceOf(
                 SubspaceNewton.class,
                 catalog.get("subspace-newton").create(Workload.MLP, Map.of()));

@@ -11,6 +11,7 @@ import io.github.so4j.curvature.Workspace;
 import io.github.so4j.curvature.shampoo.Eigenbasis;
 import io.github.so4j.curvature.shampoo.KroneckerStatistics;
 import io.github.so4j.curvature.shampoo.ShampooPreconditioner.Statistics;
+import io.github.so4j.optimizers.transform.BiasCorrection;
 import io.github.so4j.optimizers.transform.Transform;
 import io.github.so4j.optimizers.transform.WeightDecay;
 import java.util.ArrayList;
@@ -332,15 +333,7 @@ public final class Soap extends SecondOrderOptimizer {
         if (!biasCorrection) {
             return t.onesLike();
         }
-        return oneMinusPower(beta2, t).sqrt().div(oneMinusPower(beta1, t));
-    }
-
-    /** \( 1 - \beta^t \), for t at least 1. */
-    private static NDArray oneMinusPower(float beta, NDArray t) {
-        if (beta == 0) {
-            return t.onesLike();
-        }
-        return t.mul(Math.log(beta)).exp().neg().add(1);
+        return BiasCorrection.of(beta2, t).sqrt().div(BiasCorrection.of(beta1, t));
     }
 
     /**

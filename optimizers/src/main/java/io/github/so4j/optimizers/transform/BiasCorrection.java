@@ -9,7 +9,7 @@ import ai.djl.ndarray.types.DataType;
  * \beta^t \) (3e-5 at \( \beta = 0.999 \), t = 1); in float64 the one rounding left is the array's
  * own when the scalar is applied.
  */
-final class BiasCorrection {
+public final class BiasCorrection {
 
     private BiasCorrection() {}
 
@@ -20,7 +20,7 @@ final class BiasCorrection {
      * @param index t, a scalar on the device
      * @return a float64 scalar owned by {@code index}'s manager
      */
-    static NDArray of(float beta, NDArray index) {
+    public static NDArray of(float beta, NDArray index) {
         if (beta == 0) {
             return index.toType(DataType.FLOAT64, false).onesLike();
         }

@@ -38,6 +38,11 @@ public final class Dense {
     /**
      * Copies a matrix into an NDArray.
      *
+     * <p>Created with its shape rather than reshaped from a vector: DJL's PyTorch engine wraps the
+     * host buffer of a created array without copying it, and a reshaped view does not keep that
+     * buffer alive. A view that outlives the created array (attached to another manager, say) reads
+     * freed memory once the buffer is collected.
+     *
      * @param manager the manager
      * @param a the matrix
      * @param type float32 or float64
@@ -50,7 +55,8 @@ public final class Dense {
         for (int i = 0; i < rows; i++) {
             System.arraycopy(a[i], 0, flat, i * columns, columns);
         }
-        return toArray(manager, flat, type).reshape(new Shape(rows, columns));
+        NDArray array = manager.create(flat, new Shape(rows, columns));
+        return type == DataType.FLOAT64 ? array : array.toType(type, false);
     }
 
     /**

@@ -92,6 +92,15 @@ import org.slf4j.LoggerFactory;
  * q^2) \) for R rows of the batch; every inverse update \( O(p^3 + q^3) \). Memory: \( 2(p^2 + q^2)
  * \) per layer plus one momentum buffer per parameter.
  *
+ * <p>{@link #stateBytes()} counts, per covered layer, A and G, the last good preconditioner ({@link
+ * InversionMode#INVERSE}: the two damped inverses, of the factors' sizes; {@link
+ * InversionMode#EIGEN}: both eigenbases and the q x p inverse scale), the averaging weight and the
+ * layer's two device counts, and for a convolution its im2col kernel (C kh kw x kh kw numbers,
+ * which a checkpoint leaves out: it is rebuilt from the layer's shape); the next step's index; and
+ * the momentum buffers (when \( \mu > 0 \)) and the state of the first-order rule of uncovered
+ * parameters. The inputs and output gradients that the instrumented layers record go with the batch
+ * and are not counted.
+ *
  * @see <a href="https://arxiv.org/abs/1503.05671">paper</a>
  * @see <a href="https://arxiv.org/abs/1602.01407">KFC paper</a>
  */
@@ -458,6 +467,22 @@ public final class Kfac extends SecondOrderOptimizer {
     @Override
     protected void writeState(OptimizerState state) {
         estimator.write(state, STATE);
+        writeRules(state);
+    }
+
+    /**
+     * Puts the estimate's arrays without reading the device ({@link CurvatureEstimator#measure}:
+     * per covered layer A, G, the last good damped inverses or eigenbasis, the averaging weight and
+     * the layer's counts, a convolution's im2col kernel; the next step's index), and the momenta
+     * and the uncovered rule's state as {@link #writeState} does.
+     */
+    @Override
+    protected void measureState(OptimizerState state) {
+        estimator.measure(state, STATE);
+        writeRules(state);
+    }
+
+    private void writeRules(OptimizerState state) {
         if (covered != null) {
             covered.write(state, STATE + "covered");
         }

@@ -49,6 +49,12 @@ import java.util.Map;
  * momentum and 2m<sup>2</sup> float64 per window. With {@link Scope#PER_PARAMETER} the m x m work
  * is per parameter.
  *
+ * <p>{@link #stateBytes()} counts, per window, the m x d window in the parameters' dtype (its
+ * chunks padded as {@link SlidingWindowFisher} lays them out), K and M (2m<sup>2</sup> float64),
+ * the cursor and the count, and the constants the window keeps on the device (the zero padding of
+ * each segment's last chunk, the m slot indices, the refresh offsets, m, \( m\lambda \) and \(
+ * -1/\lambda \)); and the momentum buffer (d numbers) when \( \mu > 0 \).
+ *
  * @see <a href="https://arxiv.org/abs/2107.03356">paper</a>
  * @see SlidingWindowFisher
  */
@@ -234,6 +240,22 @@ public final class MFac extends SecondOrderOptimizer {
                     .putLong(prefix + "filled", s.filled());
         }
         state.putStrings(WINDOWS, names);
+        velocities.write(state, MOMENTUM);
+    }
+
+    /**
+     * Puts every window's arrays, its constants included ({@link SlidingWindowFisher#arrays()}:
+     * {@link #writeState} reads the cursor from the device), and every velocity.
+     */
+    @Override
+    protected void measureState(OptimizerState state) {
+        windows.forEach(
+                (key, window) -> {
+                    NDList arrays = window.arrays();
+                    for (int i = 0; i < arrays.size(); i++) {
+                        state.put(WINDOW + key + "/" + i, arrays.get(i));
+                    }
+                });
         velocities.write(state, MOMENTUM);
     }
 

@@ -100,6 +100,9 @@ import org.slf4j.LoggerFactory;
  * parameter (mn numbers), Adam's two moments per AdamW parameter; the iteration's temporaries (rl +
  * 2 r<sup>2</sup>) live for one parameter's step.
  *
+ * <p>{@link #stateBytes()} counts the checkpoint's arrays: the momentum buffer of each Muon
+ * parameter and the two moments of each AdamW parameter.
+ *
  * @see <a href="https://kellerjordan.github.io/posts/muon/">Muon</a> (Keller Jordan, 2024)
  * @see <a href="https://arxiv.org/abs/2502.16982">paper</a> (Moonlight: Muon is Scalable for LLM
  *     Training)

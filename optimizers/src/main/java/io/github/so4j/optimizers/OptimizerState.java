@@ -11,6 +11,7 @@ import java.io.ObjectInputStream;
 import java.io.ObjectOutputStream;
 import java.io.UncheckedIOException;
 import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -275,6 +276,22 @@ public final class OptimizerState {
     /** Stores a decoded entry (for the codec). */
     void putDecoded(String name, Object value) {
         putEntry(name, value);
+    }
+
+    /**
+     * The bytes of the distinct arrays among the entries (each array counted once): elements times
+     * the dtype's size, from shapes and dtypes, which the host knows; nothing is read from the
+     * device.
+     */
+    long arrayBytes() {
+        Set<NDArray> counted = Collections.newSetFromMap(new IdentityHashMap<>());
+        long bytes = 0;
+        for (Object value : entries.values()) {
+            if (value instanceof NDArray array && counted.add(array)) {
+                bytes += array.size() * array.getDataType().getNumOfBytes();
+            }
+        }
+        return bytes;
     }
 
     /** The names of all entries, in insertion order. */

@@ -838,6 +838,50 @@ public abstract class SecondOrderOptimizer extends Optimizer {
     protected abstract void readState(OptimizerState state);
 
     /**
+     * Returns how many bytes of optimizer state this optimizer holds now: the arrays of its own
+     * state (moments, momentum buffers, windows, factors, inverses, roots, eigenbases and the
+     * constants it keeps on the device for them), elements times the dtype's size, each array once.
+     * Not counted: the weights, the gradients, a step's temporaries, and the six int64 step
+     * counters of this base class. What an optimizer counts is what its {@link #measureState} puts:
+     * by default every array of its checkpoint ({@link #writeState}); each optimizer's javadoc says
+     * what that is. State allocated lazily (at a parameter's first step, at the first refresh)
+     * counts once it exists: ask after the steps whose state should count.
+     *
+     * <p>Nothing is read from the device (sizes come from the arrays' shapes and dtypes, which the
+     * host knows), nothing is copied and nothing changes.
+     *
+     * @return the bytes; 0 before the first step
+     */
+    public final long stateBytes() {
+        Map<String, String> keys = new HashMap<>();
+        Map<String, Shape> shapes = new HashMap<>();
+        for (NDArray weight : parameters) {
+            keys.put(weight.getUid(), weight.getUid());
+            shapes.put(weight.getUid(), weight.getShape());
+        }
+        OptimizerState state = new OptimizerState(keys, keys, shapes, model);
+        measureState(state);
+        return state.arrayBytes();
+    }
+
+    /**
+     * Puts the arrays of the subclass's state into a state that {@link #stateBytes} measures and
+     * then drops: arrays are summed by shape and dtype, never read, copied or written; other
+     * entries are ignored. Parameters are named by their keys.
+     *
+     * <p>By default {@link #writeState}, so that the checkpoint's arrays are what counts. Override
+     * it when {@code writeState} reads from the device (this must not: put the same arrays from the
+     * host's references to them), or when the subclass holds arrays its checkpoint leaves out
+     * (state that a restore recomputes, constants kept on the device): they occupy memory, so put
+     * them too.
+     *
+     * @param state the state to put the arrays into
+     */
+    protected void measureState(OptimizerState state) {
+        writeState(state);
+    }
+
+    /**
      * Returns what the optimizer has done so far. Reads the step counters from the device (one
      * read, which the report's host-read count leaves out: it counts the reads of steps).
      *

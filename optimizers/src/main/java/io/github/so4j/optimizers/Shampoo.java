@@ -88,6 +88,11 @@ import org.slf4j.LoggerFactory;
  * (about 14 coupled Newton steps of 4 products at the default ridge, 20 at 1e-6). Memory: \( 2 (m r
  * + n c) \) for statistics and roots, plus m, v and the momentum buffer of size mn each when used.
  *
+ * <p>{@link #stateBytes()} counts the checkpoint's arrays: per parameter the filtered gradient, the
+ * grafted second moment and the velocity (those the settings use), and per block L, R, their
+ * current inverse roots and the update count (an int64 scalar); tensors of order below 2 have no
+ * blocks.
+ *
  * @see <a href="https://arxiv.org/abs/1802.09568">paper</a>
  * @see <a href="https://arxiv.org/abs/2309.06497">paper</a> (Meta's distributed Shampoo)
  */

@@ -92,6 +92,9 @@ import org.slf4j.LoggerFactory;
  * host; see docs/soap.md), plus four products to carry m over. Memory: m, v and \( 2 (m^2 + n^2) \)
  * for statistics and bases.
  *
+ * <p>{@link #stateBytes()} counts the checkpoint's arrays: per started parameter m and v, and for
+ * each rotated side its statistic (L or R) and its basis.
+ *
  * @see <a href="https://arxiv.org/abs/2409.11321">paper</a>
  */
 public final class Soap extends SecondOrderOptimizer {

@@ -112,6 +112,10 @@ import org.slf4j.LoggerFactory;
  * together) or two per RANDOM direction (orthonormalization), M, b and F(w) together, one per
  * line-search trial, plus one per product inside {@link BatchCurvature} and Lanczos's on a refresh.
  *
+ * <p>{@link #stateBytes()} counts the EIGEN basis (k x d numbers), the only array kept from one
+ * step to the next; RANDOM and KRYLOV keep none (0 bytes): their subspace and its products are
+ * built anew every step and freed with it.
+ *
  * @see <a href="https://arxiv.org/abs/1905.10874">paper</a> (Gower et al., RSN: randomized subspace
  *     Newton)
  * @see <a href="https://arxiv.org/abs/1406.2572">paper</a> (Dauphin et al., saddle-free Newton)

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.github.so4j.curvature.HostReads;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -128,6 +129,60 @@ class OptimizerContractTest {
                 assertArrayEquals(original.weights(), restarted.weights(), 0.0);
                 assertEquals(optimizer.health(), resumed.health());
             }
+        }
+    }
+
+    /**
+     * {@link SecondOrderOptimizer#stateBytes()} after every step reads nothing from the device and
+     * changes nothing (the weights equal those of a run that never asks), and counts at least every
+     * array the checkpoint holds (elements times dtype size, summed here from the decoded
+     * checkpoint).
+     */
+    @ParameterizedTest(name = "{0} on {1}, {3}")
+    @MethodSource("cases")
+    void stateBytesReadsNothingChangesNothingAndCoversTheCheckpoint(
+            So4jOptimizers.Entry entry, String name, Factory factory, DataType type)
+            throws IOException {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            SecondOrderOptimizer asked = entry.build();
+            SecondOrderOptimizer unasked = entry.build();
+            try (ContractProblem measured = factory.make(manager, type, asked);
+                    ContractProblem plain = factory.make(manager, type, unasked)) {
+                assertEquals(0, asked.stateBytes());
+                long bytes = 0;
+                for (int i = 0; i < STEPS; i++) {
+                    entry.step(asked, measured);
+                    entry.step(unasked, plain);
+                    long before = HostReads.count();
+                    bytes = asked.stateBytes();
+                    assertEquals(before, HostReads.count(), "stateBytes read from the device");
+                }
+                assertArrayEquals(plain.weights(), measured.weights(), 0.0);
+                assertEquals(unasked.health(), asked.health());
+                long checkpoint = checkpointArrayBytes(asked, measured);
+                assertTrue(
+                        bytes >= checkpoint,
+                        bytes + " bytes counted, but the checkpoint's arrays take " + checkpoint);
+            }
+        }
+    }
+
+    /** The bytes of the arrays of the optimizer's checkpoint, decoded. */
+    private static long checkpointArrayBytes(
+            SecondOrderOptimizer optimizer, ContractProblem problem) throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        optimizer.saveState(bytes, problem.block);
+        try (NDManager scratch = problem.manager().newSubManager()) {
+            Map<String, String> none = Map.of();
+            OptimizerState state = new OptimizerState(none, none, Map.of(), scratch);
+            CheckpointFormat.read(new ByteArrayInputStream(bytes.toByteArray()), scratch, state);
+            long total = 0;
+            for (Object value : state.entries().values()) {
+                if (value instanceof NDArray array) {
+                    total += array.size() * array.getDataType().getNumOfBytes();
+                }
+            }
+            return total;
         }
     }
 

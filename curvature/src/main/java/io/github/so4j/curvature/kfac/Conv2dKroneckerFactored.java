@@ -1,6 +1,7 @@
 package io.github.so4j.curvature.kfac;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 
@@ -84,6 +85,19 @@ public final class Conv2dKroneckerFactored extends KroneckerFactoredBlock {
         NDArray patches = im2col.patches(input);
         NDArray rows = outputGradient.transpose(0, 2, 3, 1).reshape(-1, filters);
         return statisticsOfRows(patches, rows, examples);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>With the im2col kernel, C kh kw x kh kw numbers in the input's dtype once a statistic was
+     * computed.
+     */
+    @Override
+    public NDList arrays() {
+        NDList arrays = super.arrays();
+        arrays.addAll(im2col.arrays());
+        return arrays;
     }
 
     /** Frees the factors and the im2col kernel. */

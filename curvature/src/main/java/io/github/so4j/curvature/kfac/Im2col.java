@@ -1,6 +1,7 @@
 package io.github.so4j.curvature.kfac;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -99,6 +100,17 @@ public final class Im2col implements AutoCloseable {
             }
         }
         return oneHot;
+    }
+
+    /**
+     * Returns the one-hot kernel, (C kh kw, 1, kh, kw) in the dtype of the last input, or nothing
+     * before the first extraction, for measuring memory. Not a copy; nothing is read from the
+     * device.
+     *
+     * @return the arrays
+     */
+    public NDList arrays() {
+        return oneHot == null ? new NDList() : new NDList(oneHot);
     }
 
     /** Frees the one-hot kernel. */

@@ -150,6 +150,17 @@ public abstract sealed class KroneckerFactoredBlock implements AutoCloseable
     }
 
     /**
+     * Returns every array this block holds between steps, for measuring its memory: those of its
+     * {@link KroneckerFactors#arrays() factors}, and of the constants a kind of layer keeps (a
+     * convolution's im2col kernel). Not copies; nothing is read from the device.
+     *
+     * @return the arrays
+     */
+    public NDList arrays() {
+        return factors.arrays();
+    }
+
+    /**
      * Returns the layer's name.
      *
      * @return the name given at construction

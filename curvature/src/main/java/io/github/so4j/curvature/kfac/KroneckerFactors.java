@@ -423,6 +423,33 @@ public final class KroneckerFactors implements AutoCloseable {
     }
 
     /**
+     * Returns every array these factors hold between steps, for measuring their memory: \( A \) and
+     * \( G \), the averaging weight (float64 scalar), the two device counts (int64) and the
+     * preconditioner of the last successful refresh; none before the first update. This object's
+     * own arrays, not copies, not to be modified; nothing is read from the device.
+     *
+     * @return the arrays
+     */
+    public NDList arrays() {
+        NDList arrays = new NDList();
+        NDArray[] held = {
+            inputFactor,
+            outputFactor,
+            weightSum,
+            counts == null || !counts.isOpen() ? null : counts.array(),
+            left,
+            right,
+            scale
+        };
+        for (NDArray array : held) {
+            if (array != null) {
+                arrays.add(array);
+            }
+        }
+        return arrays;
+    }
+
+    /**
      * Everything the next updates, refreshes and preconditionings depend on, for checkpoints.
      *
      * @param inputFactor the running \( A \), or {@code null} before the first update

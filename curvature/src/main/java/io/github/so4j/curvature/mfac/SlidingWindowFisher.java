@@ -940,6 +940,43 @@ public final class SlidingWindowFisher implements AutoCloseable {
     }
 
     /**
+     * Returns every array the window holds between steps, for measuring its memory: its state (the
+     * chunked window, K and M, the cursor and the count, as in {@link #state()}) and the constants
+     * it keeps on the device (the zero padding of the segments' last chunks, the slot indices, the
+     * refresh offsets, m, \( m\lambda \) and \( -1/\lambda \)). The window's own arrays, not
+     * copies, not to be modified; unlike {@link #state()}, nothing is read from the device.
+     *
+     * @return the arrays
+     */
+    public NDList arrays() {
+        NDList arrays = new NDList(windows);
+        for (NDArray[] segments : padding) {
+            for (NDArray zeros : segments) {
+                if (zeros != null) {
+                    arrays.add(zeros);
+                }
+            }
+        }
+        NDArray[] others = {
+            gram,
+            inverse,
+            cursor,
+            count,
+            positions,
+            refreshOffsets,
+            capacityIndex,
+            shift,
+            negativeReciprocal
+        };
+        for (NDArray array : others) {
+            if (array != null) {
+                arrays.add(array);
+            }
+        }
+        return arrays;
+    }
+
+    /**
      * The complete state of a window, for checkpoints: the window's chunked arrays, the Gram matrix
      * \( K = G G^\top \) and \( (K + m\lambda I)^{-1} \) (both m x m float64), the slot the next
      * gradient goes to, and how many slots are filled.

@@ -596,6 +596,30 @@ public final class CurvatureEstimator {
                 prefix + "nextStepIndex", nextIndex == null ? 1 : HostReads.toLong(nextIndex));
     }
 
+    /**
+     * Puts every array of the estimate into a state that is only measured: per covered layer (named
+     * by its weight) the arrays of its block ({@link KroneckerFactoredBlock#arrays()}: the factors,
+     * the averaging weight, the layer's device counts, the last good preconditioner and a
+     * convolution's im2col kernel), and the next step's index (an int64 scalar). Unlike {@link
+     * #write}, reads nothing from the device.
+     *
+     * @param state the state being measured
+     * @param prefix the prefix of the entries
+     */
+    public void measure(OptimizerState state, String prefix) {
+        for (Map.Entry<CapturedLayer, KroneckerFactoredBlock> entry : blocks.entrySet()) {
+            String layer =
+                    prefix + "layer/" + state.nameOf(entry.getKey().weight().getArray().getUid());
+            NDList arrays = entry.getValue().arrays();
+            for (int i = 0; i < arrays.size(); i++) {
+                state.put(layer + "/" + i, arrays.get(i));
+            }
+        }
+        if (nextIndex != null) {
+            state.put(prefix + "nextStepIndex", nextIndex);
+        }
+    }
+
     /** An estimate read from a checkpoint, not yet in place. */
     public static final class Restored {
 

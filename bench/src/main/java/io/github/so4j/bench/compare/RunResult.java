@@ -29,6 +29,10 @@ import java.util.Map;
  *     steps after the run's warm-up steps, those {@code msPerStep} averages), the reads of the
  *     harness's own {@code health()} calls left out; null for optimizers that do not count their
  *     reads (DJL's)
+ * @param stateBytes the bytes of optimizer state held after the last step (moments, momentum
+ *     buffers, windows, factors, inverses, bases; see {@link
+ *     io.github.so4j.bench.optimizer.OptimizerStateBytes}), or -1 when the harness does not know
+ *     the optimizer's state
  * @param curve the loss after every step
  * @param evaluations the test-set evaluations made during training
  */
@@ -50,6 +54,7 @@ public record RunResult(
         double secondsToTarget,
         Map<String, Object> health,
         OptimizerHealth.HostReadCount hostReads,
+        long stateBytes,
         List<StepRecord> curve,
         List<EvaluationRecord> evaluations) {
 

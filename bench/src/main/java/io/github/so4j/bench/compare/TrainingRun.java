@@ -15,6 +15,7 @@ import io.github.so4j.bench.ProcessMemory;
 import io.github.so4j.bench.data.SeededShuffleSampler;
 import io.github.so4j.bench.optimizer.OptimizerCatalog;
 import io.github.so4j.bench.optimizer.OptimizerSettings;
+import io.github.so4j.bench.optimizer.OptimizerStateBytes;
 import io.github.so4j.bench.workload.Workload;
 import io.github.so4j.bench.workload.WorkloadData;
 import io.github.so4j.optimizers.OptimizerHealth;
@@ -44,7 +45,9 @@ import java.util.stream.Collectors;
  * <p>For so4j's optimizers ({@link SecondOrderOptimizer}) the run also names the parameters as the
  * model names them ({@link SecondOrderOptimizer#nameParameters}), so that the optimizer's warnings
  * and health speak of {@code 01Linear_weight} rather than of an array id, and it counts the
- * optimizer's device-to-host reads over the timed steps (see {@link #timedHostReads}).
+ * optimizer's device-to-host reads over the timed steps (see {@link #timedHostReads}). After the
+ * last step it takes the bytes of the optimizer's state ({@link OptimizerStateBytes}), for every
+ * optimizer.
  */
 public final class TrainingRun {
 
@@ -284,6 +287,9 @@ public final class TrainingRun {
                                         step, seconds, e.meanLoss(), e.accuracy()));
                     }
                 }
+                // after the last step, so that state made at a parameter's first step or at the
+                // first refresh counts
+                long stateBytes = OptimizerStateBytes.of(optimizer, settings, model.getBlock());
                 OptimizerHealth health = null;
                 OptimizerHealth.HostReadCount hostReads = null;
                 if (so4j != null) {
@@ -317,6 +323,7 @@ public final class TrainingRun {
                         secondsToTarget,
                         health(health),
                         hostReads,
+                        stateBytes,
                         curve,
                         evaluations);
             }

@@ -9,7 +9,8 @@ import java.util.List;
 
 /**
  * Writes {@code report.html}: the settings, the table, the plots and links to every file of the
- * comparison, in one self-explaining page (no scripts, no external resources).
+ * comparison with each run's state bytes, in one self-explaining page (no scripts, no external
+ * resources).
  */
 public final class HtmlReport {
 
@@ -45,6 +46,10 @@ public final class HtmlReport {
         html.append("<h1>so4j compare</h1>\n<p>").append(escape(heading)).append("</p>\n");
         html.append("<p><small>").append(escape(environment)).append("</small></p>\n");
         html.append("<h2>Results</h2>\n<pre>").append(escape(table)).append("</pre>\n");
+        html.append("<p><small>state MiB: the optimizer's state after the last step (moments,")
+                .append(" momentum buffers, windows, factors, inverses, bases; not the weights nor")
+                .append(" the gradients), the mean over the seeds; each run's bytes are below and")
+                .append(" in summary.json (state_bytes).</small></p>\n");
         html.append("<h2>Curves</h2>\n");
         for (Path plot : plots) {
             String name = plot.getFileName().toString();
@@ -62,7 +67,9 @@ public final class HtmlReport {
                     .append(ResultFiles.curveFileName(r))
                     .append("\">loss curve</a>, <a href=\"")
                     .append(ResultFiles.evalFileName(r))
-                    .append("\">evaluations</a></li>\n");
+                    .append("\">evaluations</a>")
+                    .append(r.stateBytes() < 0 ? "" : ", state " + r.stateBytes() + " bytes")
+                    .append("</li>\n");
         }
         html.append("</ul>\n</body></html>\n");
         Path file = directory.resolve("report.html");

@@ -23,8 +23,15 @@ import java.util.Map;
  * {@code summary.json} is an array with one object per run holding {@code workload}, {@code
  * optimizer}, {@code settings}, {@code steps}, {@code batch_size}, {@code seed}, {@code
  * final_train_loss}, {@code test_loss}, {@code test_accuracy}, {@code ms_per_step}, {@code
- * train_seconds}, {@code peak_rss_mb}, {@code target_loss}, {@code steps_to_target}, {@code
- * seconds_to_target}, {@code health}, {@code host_reads}, {@code curve_csv} and {@code eval_csv}.
+ * train_seconds}, {@code peak_rss_mb}, {@code state_bytes}, {@code target_loss}, {@code
+ * steps_to_target}, {@code seconds_to_target}, {@code health}, {@code host_reads}, {@code
+ * curve_csv} and {@code eval_csv}.
+ *
+ * <p>{@code state_bytes} is the bytes of the optimizer's state after the last step: the arrays it
+ * keeps from step to step (moments, momentum buffers, windows, factors, inverses, bases), counted
+ * from their shapes and dtypes, not the weights nor the gradients ({@link
+ * io.github.so4j.bench.optimizer.OptimizerStateBytes}); {@code null} for an optimizer whose state
+ * the harness does not know (none of the catalog's).
  *
  * <p>{@code host_reads} is {@code {"reads": N, "steps_with_reads": K}} for so4j's optimizers: the
  * device-to-host reads the optimizer made during the timed steps (those {@code ms_per_step}
@@ -142,6 +149,7 @@ public final class ResultFiles {
             row.put("ms_per_step", r.msPerStep());
             row.put("train_seconds", r.trainSeconds());
             row.put("peak_rss_mb", r.peakRssMb());
+            row.put("state_bytes", r.stateBytes() < 0 ? null : r.stateBytes());
             row.put("target_loss", r.targetLoss());
             row.put("steps_to_target", r.stepsToTarget() < 0 ? null : r.stepsToTarget());
             row.put(

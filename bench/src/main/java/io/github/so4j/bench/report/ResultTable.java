@@ -18,7 +18,10 @@ public final class ResultTable {
      * and seconds to the target loss over the seeds that reached it. "host reads" gives, for so4j's
      * optimizers, the device-to-host reads made during the timed steps and, in parentheses, on how
      * many of those steps (the mean over the seeds when they differ), such as {@code 5 (5)} or
-     * {@code 0 (0)}; {@code -} for DJL's optimizers, which do not count them.
+     * {@code 0 (0)}; {@code -} for DJL's optimizers, which do not count them. "state MiB" is the
+     * optimizer's state after the last step ({@code state_bytes} of {@code summary.json}) in MiB,
+     * the mean over the seeds, with two decimals ({@code 0} for none, {@code <0.01} below 0.005
+     * MiB, {@code -} when a run does not know it).
      *
      * @param results the runs
      * @return the table, lines ending in {@code \n}
@@ -30,7 +33,7 @@ public final class ResultTable {
         String header =
                 String.format(
                         Locale.ROOT,
-                        "%-11s %-16s %6s %5s %-17s %-11s %-15s %-19s %-13s %8s %8s %14s%n",
+                        "%-11s %-16s %6s %5s %-17s %-11s %-15s %-19s %-13s %8s %8s %9s %14s%n",
                         "workload",
                         "optimizer",
                         "steps",
@@ -42,6 +45,7 @@ public final class ResultTable {
                         "ms/step",
                         "vs adam",
                         "peak MiB",
+                        "state MiB",
                         "host reads");
         out.append(header);
         out.append("-".repeat(header.length() - 1)).append('\n');
@@ -50,7 +54,8 @@ public final class ResultTable {
             out.append(
                     String.format(
                             Locale.ROOT,
-                            "%-11s %-16s %6d %5d %-17s %-11s %-15s %-19s %-13s %8s %8.0f %14s%n",
+                            "%-11s %-16s %6d %5d %-17s %-11s %-15s %-19s %-13s %8s %8.0f %9s"
+                                    + " %14s%n",
                             s.workload(),
                             s.optimizer(),
                             s.runs().get(0).steps(),
@@ -69,6 +74,7 @@ public final class ResultTable {
                                             "%.2fx",
                                             s.mean(RunResult::msPerStep) / adam),
                             s.mean(RunResult::peakRssMb),
+                            stateMib(s),
                             hostReads(s)));
         }
         return out.toString();
@@ -84,6 +90,18 @@ public final class ResultTable {
             return mean;
         }
         return mean + " ±" + String.format(Locale.ROOT, format, s.std(metric)).replace("%", "");
+    }
+
+    /** The mean state over the seeds in MiB, or "-" when a run does not know it. */
+    private static String stateMib(OptimizerSummary s) {
+        if (s.runs().stream().anyMatch(r -> r.stateBytes() < 0)) {
+            return "-";
+        }
+        double mib = s.mean(RunResult::stateBytes) / (1 << 20);
+        if (mib == 0) {
+            return "0";
+        }
+        return mib < 0.005 ? "<0.01" : String.format(Locale.ROOT, "%.2f", mib);
     }
 
     /** "reads (steps with reads)" over the timed steps, or "-" when a run did not count them. */

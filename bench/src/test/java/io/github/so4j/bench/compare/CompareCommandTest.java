@@ -83,6 +83,7 @@ class CompareCommandTest {
                             "ms_per_step",
                             "train_seconds",
                             "peak_rss_mb",
+                            "state_bytes",
                             "target_loss",
                             "steps_to_target",
                             "seconds_to_target",
@@ -92,6 +93,12 @@ class CompareCommandTest {
                 assertTrue(run.has(field), field + " missing in " + run);
             }
             assertEquals(6, run.get("steps").asInt());
+            // the mlp's 784 x 256 + 256 x 128 + 128 x 10 weights and 256 + 128 + 10 biases,
+            // float32:
+            // Adam keeps two moments of each, Sgd with momentum 0.9 one buffer
+            long parameterBytes = (784 * 256 + 256 * 128 + 128 * 10 + 256 + 128 + 10) * 4;
+            long perParameter = run.get("optimizer").asText().equals("adam") ? 2 : 1;
+            assertEquals(perParameter * parameterBytes, run.get("state_bytes").asLong(), run + "");
             double loss = run.get("final_train_loss").asDouble();
             assertTrue(loss > 0 && loss < Math.log(10) * 2, "loss " + loss);
             double accuracy = run.get("test_accuracy").asDouble();
@@ -117,6 +124,10 @@ class CompareCommandTest {
         assertTrue(html.contains("<img src=\"loss-vs-steps.png\""), html);
         assertTrue(html.contains("mlp-adam-seed1.csv"), html);
         assertTrue(html.contains("<pre>"), html);
+        assertTrue(html.contains("state MiB"), html);
+        assertTrue(html.contains("state 1881168 bytes"), html);
+        assertTrue(table.lines().anyMatch(l -> l.matches("mlp +adam .* 1\\.79 +- *")), table);
+        assertTrue(table.lines().anyMatch(l -> l.matches("mlp +sgd .* 0\\.90 +- *")), table);
     }
 
     @Test
@@ -163,6 +174,7 @@ class CompareCommandTest {
             long k = reads.get("steps_with_reads").asLong();
             assertTrue(k >= 0 && k <= timedSteps, optimizer + ": " + reads);
             assertTrue(n >= k, optimizer + ": a step with reads made at least one: " + reads);
+            assertStateBytes(optimizer, run.get("state_bytes"));
         }
         String table = stdout.toString();
         assertTrue(table.contains("host reads"), table);
@@ -201,6 +213,26 @@ class CompareCommandTest {
         // roots refreshed every 2 steps are decided and computed on the host: those steps read
         assertTrue(k >= 1 && k <= steps, reads.toString());
         assertTrue(reads.get("reads").asLong() >= k, reads.toString());
+    }
+
+    /**
+     * The state of each so4j optimizer on the mlp (784-256-128-10, d = 235146 float32 numbers).
+     * Muon: a momentum buffer for the two hidden weights (784 x 256 and 256 x 128), AdamW's two
+     * moments for the output weight (128 x 10) and the three biases. M-FAC (m = 32): at least the
+     * window (m d numbers) and K and M (2 m^2 float64). Subspace Newton (KRYLOV) keeps nothing.
+     */
+    private static void assertStateBytes(String optimizer, JsonNode stateBytes) {
+        assertTrue(stateBytes.isIntegralNumber(), optimizer + ": " + stateBytes);
+        long bytes = stateBytes.asLong();
+        long d = 784 * 256 + 256 * 128 + 128 * 10 + 256 + 128 + 10;
+        switch (optimizer) {
+            case "muon" ->
+                    assertEquals(
+                            (784 * 256 + 256 * 128 + 2 * (128 * 10 + 256 + 128 + 10)) * 4, bytes);
+            case "mfac" -> assertTrue(bytes >= 32 * d * 4 + 2 * 32 * 32 * 8, "mfac: " + bytes);
+            case "subspace-newton" -> assertEquals(0, bytes);
+            default -> assertTrue(bytes > 0, optimizer + ": " + bytes);
+        }
     }
 
     /** The PNG decodes, has the promised size and is not blank: several colours drawn. */

@@ -28,18 +28,18 @@ import java.util.List;
  * (Woodbury)
  *
  * <p>The window is a ring buffer on the device of the gradients, in their dtype, stored per segment
- * in chunks of about {@value #CHUNK} coordinates, shape (k, m, c): both products with it are then
- * batched matrix products over the k chunks, which run at close to the memory bandwidth of a plain
- * reduction, where a single m x d matrix-vector product runs at about half of it on a CPU. The last
- * chunk is padded with zeros. The Gram matrix \( K = G G^\top \) and \( M = (m\lambda I + K)^{-1}
- * \) are kept in float64 (m x m), because dot products of float32 gradients lose digits that a
- * small \( \lambda \) would amplify. Adding a gradient to slot k (the oldest, once the window is
- * full) replaces row and column k of \( K \) by the new gradient's dot products with the window,
- * and updates \( M \) for that rank-2 change in O(m<sup>2</sup>) instead of inverting anew.
+ * in chunks of about {@value ChunkedLayout#CHUNK} coordinates, shape (k, m, c): both products with
+ * it are then batched matrix products over the k chunks, which run at close to the memory bandwidth
+ * of a plain reduction, where a single m x d matrix-vector product runs at about half of it on a
+ * CPU. The last chunk is padded with zeros. The Gram matrix \( K = G G^\top \) and \( M = (m\lambda
+ * I + K)^{-1} \) are kept in float64 (m x m), because dot products of float32 gradients lose digits
+ * that a small \( \lambda \) would amplify. Adding a gradient to slot k (the oldest, once the
+ * window is full) replaces row and column k of \( K \) by the new gradient's dot products with the
+ * window, and updates \( M \) for that rank-2 change in O(m<sup>2</sup>) instead of inverting anew.
  *
  * <p><b>Updating M</b>: with \( A = K + m \lambda I \), the two-term Woodbury form \( M' = M - M U
  * (S + U^\top M U)^{-1} U^\top M \) (\( U = [e_k, a] \), \( a = \delta - \frac{\delta_k}{2} e_k \),
- * \( \delta \) the change of row k, \( S = \left(\begin{smallmatrix} 0 & 1 \\ 1 & 0
+ * \( \delta \) the change of row k, \( S = \left(\begin{smallmatrix} 0 &amp; 1 \\ 1 &amp; 0
  * \end{smallmatrix}\right) \)) is unstable: its 2 x 2 matrix has entries of size \( \|a\|^2 \|M\|
  * \) and a determinant of size 1, so rounding errors grow by up to \( \kappa(A)^2 \) per add
  * (measured: a relative error of 2e-3 in \( M \) after three adds of one repeated gradient at \(
@@ -66,12 +66,12 @@ import java.util.List;
  * whose norms span \( 10^{\pm 2} \), one repeated gradient, near-duplicates, gradients from a
  * 2-dimensional subspace, \( \kappa(A) \) up to \( 5 \cdot 10^7 \)): \( M \) stays within \( 0.7
  * \kappa(A) \cdot 2^{-53} \) of a fresh LU inverse (relative, Frobenius; within \( 5 \cdot 10^{-16}
- * \) when \( \kappa(A) < 10 \)) with or without the refresh, so a shorter period buys no accuracy.
- * The refresh removes error that the window's turnover does not: after a relative perturbation of
- * \( 10^{-6} \) of \( M \) (m = 16, \( \lambda = 10^{-3} \)), T = m brings the error below \(
- * 10^{-11} \) within four cycles and T = m / 4 down to the floor within one, while without a
- * refresh it stays near \( 10^{-6} \) for a repeated gradient and grows to \( 10^{-4} \) and beyond
- * for the subspace.
+ * \) when \( \kappa(A) &lt; 10 \)) with or without the refresh, so a shorter period buys no
+ * accuracy. The refresh removes error that the window's turnover does not: after a relative
+ * perturbation of \( 10^{-6} \) of \( M \) (m = 16, \( \lambda = 10^{-3} \)), T = m brings the
+ * error below \( 10^{-11} \) within four cycles and T = m / 4 down to the floor within one, while
+ * without a refresh it stays near \( 10^{-6} \) for a repeated gradient and grows to \( 10^{-4} \)
+ * and beyond for the subspace.
  *
  * <p>A vector may be one array (of any shape with d elements) or an {@link NDList} of segments,
  * such as one array per model parameter: the window stores the segments side by side and sums their

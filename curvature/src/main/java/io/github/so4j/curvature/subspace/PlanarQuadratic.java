@@ -24,7 +24,7 @@ import org.apache.commons.math3.linear.RealVector;
  *
  * @param constant c
  * @param gradient \( (g_1, g_2) \)
- * @param hessian \( \begin{pmatrix} h_{11} & h_{12} \\ h_{12} & h_{22} \end{pmatrix} \)
+ * @param hessian \( \begin{pmatrix} h_{11} &amp; h_{12} \\ h_{12} &amp; h_{22} \end{pmatrix} \)
  * @see <a href="https://arxiv.org/abs/2507.06125">paper</a> (Kim et al., ZO-SAH)
  */
 public record PlanarQuadratic(double constant, double[] gradient, double[][] hessian) {

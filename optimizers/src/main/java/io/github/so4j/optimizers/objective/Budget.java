@@ -13,6 +13,8 @@ public record Budget(long maxEvaluations, double target) {
     /**
      * Validates the budget.
      *
+     * @param maxEvaluations the most evaluations, at least 1
+     * @param target the loss at which to stop, not NaN
      * @throws IllegalArgumentException if maxEvaluations is below 1 or target is NaN
      */
     public Budget {

@@ -8,9 +8,10 @@ import java.util.List;
  * One stage of an update rule: a direction and the stage's state for one parameter in, a new
  * direction and the stage's candidate state out, in the manner of optax's gradient transformations.
  *
- * <p>A transform holds settings only; its state lives in a {@link TransformState}, which keeps it
- * per parameter, commits a candidate only when the step is taken, and saves it in checkpoints by
- * the names of {@link #stateNames()}. Transforms compose with {@link Chain}.
+ * <p>A transform holds settings only; its state lives in a {@link
+ * io.github.so4j.optimizers.TransformState}, which keeps it per parameter, commits a candidate only
+ * when the step is taken, and saves it in checkpoints by the names of {@link #stateNames()}.
+ * Transforms compose with {@link Chain}.
  *
  * <p>Implementations read nothing from the device, and the arrays they return are new (never an
  * input or a piece of the old state): the old state must survive a rejected step unchanged.

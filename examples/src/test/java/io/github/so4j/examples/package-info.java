@@ -1,0 +1,2 @@
+/** Checks that the examples train. */
+package io.github.so4j.examples;

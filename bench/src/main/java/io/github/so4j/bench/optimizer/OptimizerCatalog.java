@@ -347,9 +347,11 @@ public final class OptimizerCatalog {
                         "smb",
                         "so4j SMB (SGD trial step; when the batch loss does not decrease enough, a"
                                 + " step from a model built with the gradient at the trial point)",
+                        // lr: the best of 0.01 to 30 on the MLP (docs/smb.md); the
+                        // reference's default is 1
                         defaults(
                                 "lr",
-                                "1",
+                                "0.3",
                                 "c",
                                 "0.1",
                                 "eta",

@@ -83,8 +83,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>An update without a prepared batch ({@code EasyTrain.fit} never prepares) throws an {@link
  * IllegalStateException} naming the fix, and changes nothing. The loss evaluations run the block in
- * inference mode unless {@link Builder#optTrainingMode}; use it only for models without dropout or
- * batch statistics.
+ * inference mode unless {@link Builder#optTrainingMode}. With dropout or batch statistics neither
+ * mode evaluates the function whose gradient training gave: inference mode compares two values of
+ * one deterministic function; training mode evaluates as the reference's closure does, with a fresh
+ * dropout mask for each evaluation.
  *
  * <p><b>Decided on the device.</b> Both candidates are computed at every step: the trial point's
  * loss and gradient come from one forward and backward pass, which the Armijo test needs anyway for
@@ -107,7 +109,7 @@ import org.slf4j.LoggerFactory;
  * rate 20 when it is on). No momentum, as in the reference.
  *
  * <p><b>Cost</b> per step, with F the cost of a forward pass: the training forward and backward
- * (about 3F), a forward pass for \( F(x) \) and a forward and backward pass at the trial point
+ * (about 3F), a forward pass for \( F(x) \) (F) and a forward and backward pass at the trial point
  * (about 3F): about 7F against SGD's 3F. Vector work about 20 passes over the d parameters (the
  * trial step, \( y \), three float64 dot products per array, both candidates, the choice, a
  * finiteness sum), no d x d or d x k object. Memory: about 5d for the trial step, the trial point,

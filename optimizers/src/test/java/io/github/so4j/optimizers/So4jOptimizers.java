@@ -7,8 +7,9 @@ import java.util.function.IntUnaryOperator;
 
 /**
  * The registry that drives the contract tests: every so4j optimizer, built with settings that suit
- * the small contract problems, and what it needs between backward and update (SubspaceNewton reads
- * the batch there; Muon is given the model, whose parameter order tells it the output layer).
+ * the small contract problems, and what it needs between backward and update (SubspaceNewton and
+ * Smb read the batch there; Muon is given the model, whose parameter order tells it the output
+ * layer).
  */
 final class So4jOptimizers {
 
@@ -56,6 +57,11 @@ final class So4jOptimizers {
     private static final BiConsumer<SecondOrderOptimizer, ContractProblem> SUBSPACE =
             (optimizer, problem) ->
                     ((SubspaceNewton) optimizer)
+                            .prepare(problem.block, problem.loss, problem.data, problem.labels);
+
+    private static final BiConsumer<SecondOrderOptimizer, ContractProblem> SMB =
+            (optimizer, problem) ->
+                    ((Smb) optimizer)
                             .prepare(problem.block, problem.loss, problem.data, problem.labels);
 
     /** Muon's default rule finds the output layer in the model's parameter order. */
@@ -159,6 +165,27 @@ final class So4jOptimizers {
                                         .build(),
                         NOTHING,
                         // the first step starts the bases, then a refresh every 2 Adam steps
-                        n -> n == 0 ? 0 : 1 + (n - 1) / 2));
+                        n -> n == 0 ? 0 : 1 + (n - 1) / 2),
+                new Entry(
+                        "smb",
+                        skips ->
+                                Smb.builder()
+                                        .optLearningRate(0.01f)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        SMB,
+                        n -> 0),
+                new Entry(
+                        "smb-autoschedule",
+                        skips ->
+                                Smb.builder()
+                                        .optLearningRate(0.01f)
+                                        .optAutoSchedule(true)
+                                        .optScheduleWindow(3)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        SMB,
+                        // the schedule decides every 3 steps
+                        n -> n / 3));
     }
 }

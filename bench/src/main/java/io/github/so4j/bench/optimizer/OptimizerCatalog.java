@@ -12,6 +12,7 @@ import io.github.so4j.optimizers.Kfac;
 import io.github.so4j.optimizers.MFac;
 import io.github.so4j.optimizers.Muon;
 import io.github.so4j.optimizers.Shampoo;
+import io.github.so4j.optimizers.Smb;
 import io.github.so4j.optimizers.Soap;
 import io.github.so4j.optimizers.SubspaceNewton;
 import io.github.so4j.optimizers.transform.Orthogonalize;
@@ -341,6 +342,52 @@ public final class OptimizerCatalog {
                                         .build(),
                         (trainer, batch, optimizer) ->
                                 ((SubspaceNewton) optimizer).trainStep(trainer, batch).loss()));
+        add(
+                new Entry(
+                        "smb",
+                        "so4j SMB (SGD trial step; when the batch loss does not decrease enough, a"
+                                + " step from a model built with the gradient at the trial point)",
+                        // lr: the best of 0.01 to 30 on the MLP (docs/smb.md); the
+                        // reference's default is 1
+                        defaults(
+                                "lr",
+                                "0.3",
+                                "c",
+                                "0.1",
+                                "eta",
+                                "0.99",
+                                "autoschedule",
+                                "false",
+                                "weight_decay",
+                                "0"),
+                        Map.of(),
+                        s ->
+                                Smb.builder()
+                                        .optLearningRate(s.getFloat("lr"))
+                                        .optArmijo(s.getFloat("c"))
+                                        .optEta(s.getFloat("eta"))
+                                        .optAutoSchedule(bool(s, "smb", "autoschedule"))
+                                        .optWeightDecays(s.getFloat("weight_decay"))
+                                        .build(),
+                        // the batch loss comes from EasyTrain's report: SMB reads nothing
+                        (trainer, batch, optimizer) -> {
+                            ((Smb) optimizer).trainStep(trainer, batch);
+                            return Double.NaN;
+                        }));
+    }
+
+    /**
+     * Reads a true/false setting.
+     *
+     * @throws IllegalArgumentException naming the setting and the value
+     */
+    private static boolean bool(OptimizerSettings s, String optimizer, String key) {
+        String value = s.get(key);
+        if (value.equalsIgnoreCase("true") || value.equalsIgnoreCase("false")) {
+            return Boolean.parseBoolean(value);
+        }
+        throw new IllegalArgumentException(
+                optimizer + "." + key + " must be true or false, but was '" + value + "'");
     }
 
     private static SubspaceNewton.Subspace subspace(OptimizerSettings s) {

@@ -135,7 +135,8 @@ class CompareCommandTest {
         int steps = 6;
         int timedSteps = steps - TrainingRun.Plan.defaultWarmup(steps);
         assertTrue(timedSteps < steps, "the run's own warm-up step is left out");
-        List<String> so4j = List.of("mfac", "kfac", "shampoo", "muon", "soap", "subspace-newton");
+        List<String> so4j =
+                List.of("mfac", "kfac", "shampoo", "muon", "soap", "subspace-newton", "smb");
         int code =
                 run(
                         "compare",

@@ -9,6 +9,7 @@ import io.github.so4j.optimizers.Kfac;
 import io.github.so4j.optimizers.MFac;
 import io.github.so4j.optimizers.Muon;
 import io.github.so4j.optimizers.Shampoo;
+import io.github.so4j.optimizers.Smb;
 import io.github.so4j.optimizers.Soap;
 import io.github.so4j.optimizers.SubspaceNewton;
 import java.util.List;
@@ -31,7 +32,8 @@ class OptimizerCatalogTest {
                         "shampoo",
                         "muon",
                         "soap",
-                        "subspace-newton"),
+                        "subspace-newton",
+                        "smb"),
                 catalog.names());
         assertInstanceOf(MFac.class, catalog.get("mfac").create(Workload.MLP, Map.of()));
         assertInstanceOf(Kfac.class, catalog.get("kfac").create(Workload.MLP, Map.of()));
@@ -41,6 +43,7 @@ class OptimizerCatalogTest {
         assertInstanceOf(
                 SubspaceNewton.class,
                 catalog.get("subspace-newton").create(Workload.MLP, Map.of()));
+        assertInstanceOf(Smb.class, catalog.get("smb").create(Workload.MLP, Map.of()));
     }
 
     @Test
@@ -61,5 +64,18 @@ class OptimizerCatalogTest {
         assertEquals(
                 "mfac.scope must be one of global, per_parameter, but was 'layer'",
                 scope.getMessage());
+    }
+
+    @Test
+    void aTrueOrFalseSettingNamesItselfAndTheValue() {
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                catalog.get("smb")
+                                        .create(Workload.MLP, Map.of("autoschedule", "yes")));
+        assertEquals("smb.autoschedule must be true or false, but was 'yes'", e.getMessage());
+        assertInstanceOf(
+                Smb.class, catalog.get("smb").create(Workload.MLP, Map.of("autoschedule", "TRUE")));
     }
 }

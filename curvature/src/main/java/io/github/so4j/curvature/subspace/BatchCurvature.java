@@ -75,7 +75,8 @@ import java.util.Objects;
  * 2d for the copies of the weights. Host reads, all through {@code HostReads} (counted): one per
  * product (the norm of v, checked), one more per finite-difference product (the weights' norm, for
  * h) and another per finite-difference G v (the output norms), one per {@code double} loss; the
- * {@code NDArray} losses read nothing.
+ * {@code NDArray} losses and {@link #valueAndGradientAt} (a forward and a backward pass, about 3F)
+ * read nothing.
  *
  * @see <a href="https://doi.org/10.1162/neco.1994.6.1.147">paper</a> (Pearlmutter, Fast exact
  *     multiplication by the Hessian)
@@ -309,6 +310,44 @@ public final class BatchCurvature {
     public NDList gradient(NDManager owner) {
         try (Workspace ws = borrow()) {
             return ws.keep(gradientAt(null, 0, ws.manager()), owner);
+        }
+    }
+
+    /**
+     * The batch loss and its gradient at one point.
+     *
+     * @param value \( L \), a scalar in the loss's dtype
+     * @param gradient \( \nabla L \), one array per trainable parameter, shaped as the parameters
+     */
+    public record ValueAndGradient(NDArray value, NDList gradient) {}
+
+    /**
+     * Evaluates the batch loss and its gradient at displaced weights \( w + \delta \) on the device
+     * (one forward and one backward pass), without changing the weights or their own gradients, and
+     * without a host read.
+     *
+     * @param displacement \( \delta \), one array per trainable parameter. Not modified.
+     * @param owner the manager of the results
+     * @return \( L(w + \delta) \) and \( \nabla L(w + \delta) \), owned by {@code owner}
+     */
+    public ValueAndGradient valueAndGradientAt(NDList displacement, NDManager owner) {
+        checkVector(displacement, "displacement");
+        try (Workspace ws = borrow(displacement)) {
+            NDManager scope = ws.manager();
+            List<NDArray> leaves = new ArrayList<>(parameters.size());
+            for (int i = 0; i < parameters.size(); i++) {
+                NDArray leaf = parameters.get(i).getArray().add(displacement.get(i));
+                leaf.setRequiresGradient(true);
+                leaves.add(leaf);
+            }
+            NDArray value;
+            try (GradientCollector collector = collector(scope)) {
+                NDArray recorded = evaluate(valuesOf(leaves), scope);
+                collector.backward(recorded);
+                value = recorded.stopGradient();
+            }
+            NDList gradient = gradients(leaves);
+            return new ValueAndGradient(ws.keep(value, owner), ws.keep(gradient, owner));
         }
     }
 

@@ -197,7 +197,10 @@ class BatchCurvatureTest {
         }
     }
 
-    /** The loss and gradient against the hand-written ones: rounding only. */
+    /**
+     * The loss and gradient, at the weights and at displaced weights, against the hand-written
+     * ones: rounding only.
+     */
     @Test
     void lossAndGradientMatchTheHandWrittenNetwork() {
         Random random = new Random(13);
@@ -218,13 +221,20 @@ class BatchCurvatureTest {
         NDList displacement =
                 Vectors.split(Dense.toArray(manager, step, DataType.FLOAT64), curvature.shapes());
         assertEquals(NET.loss(moved, x, y), curvature.lossAt(displacement), 1e-12);
+        BatchCurvature.ValueAndGradient at = curvature.valueAndGradientAt(displacement, manager);
+        assertEquals(NET.loss(moved, x, y), at.value().getDouble(), 1e-12);
+        assertTrue(
+                Dense.relativeError(
+                                Dense.toDoubles(Vectors.flatten(at.gradient())),
+                                NET.gradient(moved, x, y))
+                        < Tolerances.FLOAT64_RELATIVE);
     }
 
     /**
      * Every read goes through {@code HostReads}: a {@code double} loss reads once, the device
-     * losses not at all (and equal the read ones), an exact product once (the check of v's norm), a
-     * finite-difference Gauss-Newton product three times (adding the weights' norm and the output
-     * norms).
+     * losses and the loss with its gradient at a displaced point not at all (and equal the read
+     * ones), an exact product once (the check of v's norm), a finite-difference Gauss-Newton
+     * product three times (adding the weights' norm and the output norms).
      */
     @Test
     void readsAreCountedAndTheDeviceLossesReadNothing() {
@@ -243,7 +253,9 @@ class BatchCurvatureTest {
         assertEquals(2, HostReads.count() - start);
         NDArray onDevice = exact.loss(manager);
         NDArray movedOnDevice = exact.lossAt(displacement, manager);
+        BatchCurvature.ValueAndGradient at = exact.valueAndGradientAt(displacement, manager);
         assertEquals(2, HostReads.count() - start);
+        assertEquals(moved, at.value().getDouble());
         assertEquals(loss, onDevice.getDouble());
         assertEquals(moved, movedOnDevice.getDouble());
         start = HostReads.count();
@@ -255,8 +267,8 @@ class BatchCurvatureTest {
     }
 
     /**
-     * Products read the weights through copies: the parameters' values, gradients and flags are
-     * exactly as before, in both modes and for both products.
+     * Products and gradients read the weights through copies: the parameters' values, gradients and
+     * flags are exactly as before, in both modes and for both products.
      */
     @ParameterizedTest
     @EnumSource(
@@ -290,6 +302,7 @@ class BatchCurvatureTest {
         curvature.hessianTimes(v);
         curvature.gaussNewtonTimes(v);
         curvature.gradient(manager);
+        curvature.valueAndGradientAt(Vectors.split(v, curvature.shapes()), manager);
         int i = 0;
         for (Pair<String, Parameter> p : block.getParameters()) {
             NDArray array = p.getValue().getArray();

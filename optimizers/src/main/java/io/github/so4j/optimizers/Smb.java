@@ -34,7 +34,7 @@ import org.slf4j.LoggerFactory;
  * rate:
  *
  * <p>trial step \( s = -\alpha g \); if \( F(x + s) \le F(x) - c\, \alpha \|g\|^2 \) (Armijo, on
- * the same batch) or \( \|g\| < 10^{-8} \), then \( x \leftarrow x + s \).<br>
+ * the same batch) or \( \|g\| &lt; 10^{-8} \), then \( x \leftarrow x + s \).<br>
  * Otherwise, with \( g_t = \nabla F(x + s) \), for every parameter array p (its slices \( g_p, s_p,
  * y_p = g_{t,p} - g_p \)): \( x_p \leftarrow x_p + c_g g_p + c_s s_p + c_y y_p \), where
  *
@@ -484,6 +484,17 @@ public final class Smb extends SecondOrderOptimizer {
         state.putLong(MODEL_STEPS, values[C_MODEL])
                 .putLong(WINDOW_MODEL_STEPS, values[C_WINDOW])
                 .putDouble(SCALE, scale);
+    }
+
+    /**
+     * Puts the device counters of model steps (two int64), without the read that {@link
+     * #writeState} makes to save them as numbers.
+     */
+    @Override
+    protected void measureState(OptimizerState state) {
+        if (counts != null) {
+            state.put(MODEL_STEPS, counts.array());
+        }
     }
 
     /** {@inheritDoc} */

@@ -24,9 +24,9 @@ import java.util.Set;
  * \):
  *
  * <p>on a refresh, \( S = Q^\top G \) (left) or \( S = G Q \) (right), the transforms of G's
- * columns or rows; \( I \) = the indices of the r largest \( \ell_1 \) norms of S's rows (left) or
- * columns (right) ({@code topK} on the device), in increasing order; \( R = S_{I, :} \) or \( S_{:,
- * I} \)<br>
+ * columns or rows; \( I \) = the indices of the r largest \( \ell_1 \) norms (or, by choice, \(
+ * \ell_2 \) norms) of S's rows (left) or columns (right) ({@code topK} on the device), in
+ * increasing order; \( R = S_{I, :} \) or \( S_{:, I} \)<br>
  * on other steps, \( R = B^\top G \) or \( G B \) with the stored I
  *
  * <p>A refresh happens at a parameter's first step and at every taken step t with t divisible by T.
@@ -68,6 +68,8 @@ public final class DctAdam extends LowRankAdam {
     private static final String INDICES = "indices";
 
     private final int updatePeriod;
+    private final boolean rotateMoments;
+    private final int selectionNorm;
 
     /** The DCT bases by "side:dtype", created on first use, in their own manager. */
     private final Map<String, NDArray> bases = new HashMap<>();
@@ -77,6 +79,8 @@ public final class DctAdam extends LowRankAdam {
     private DctAdam(Builder builder) {
         super(builder, "dctAdam");
         this.updatePeriod = builder.updatePeriod;
+        this.rotateMoments = builder.rotateMoments;
+        this.selectionNorm = builder.selectionNorm;
     }
 
     /**
@@ -134,13 +138,43 @@ public final class DctAdam extends LowRankAdam {
             return new Projection(q.get(new NDIndex(":, {}", state.head())), null, null);
         }
         NDArray s = layout.left() ? q.transpose().matMul(g) : g.matMul(q);
-        NDArray norms = s.abs().sum(new int[] {layout.left() ? 1 : 0});
+        // the l1 norms (the reference's) or the squared l2 norms (the captured energy)
+        NDArray magnitudes = selectionNorm == 1 ? s.abs() : s.square();
+        NDArray norms = magnitudes.sum(new int[] {layout.left() ? 1 : 0});
         NDArray indices = norms.topK(layout.rank(), 0, true, true).get(1).sort();
         NDArray low =
                 layout.left()
                         ? s.get(new NDIndex("{}, :", indices))
                         : s.get(new NDIndex(":, {}", indices));
         return new Projection(q.get(new NDIndex(":, {}", indices)), new NDList(indices), low);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>With {@code rotateMoments}, the reference's {@code rotate_subspace}: \( m \leftarrow
+     * R^\top m \) (left) or \( m R \) (right), the same for v, with \( R = Q_{:, I_{old}}^\top
+     * Q_{:, I_{new}} \), which for the orthonormal Q is the r x r selection matrix \( R_{ij} =
+     * [I_{old,i} = I_{new,j}] \), built exactly from the indices: a column kept keeps its moments,
+     * a new one starts from 0.
+     */
+    @Override
+    protected NDList carry(Layout layout, NDList state, NDList next, NDList moments) {
+        if (!rotateMoments) {
+            return moments;
+        }
+        long r = layout.rank();
+        NDArray rotation =
+                state.head()
+                        .reshape(r, 1)
+                        .eq(next.head().reshape(1, r))
+                        .toType(layout.dataType(), false);
+        NDList carried = new NDList(moments.size());
+        for (NDArray moment : moments) {
+            carried.add(
+                    layout.left() ? rotation.transpose().matMul(moment) : moment.matMul(rotation));
+        }
+        return carried;
     }
 
     private static String key(Layout layout) {
@@ -161,6 +195,24 @@ public final class DctAdam extends LowRankAdam {
     }
 
     /**
+     * Returns the norm that ranks the transformed columns.
+     *
+     * @return 1 or 2
+     */
+    public int getSelectionNorm() {
+        return selectionNorm;
+    }
+
+    /**
+     * Returns whether a refresh carries the moments to the new columns.
+     *
+     * @return rotateMoments
+     */
+    public boolean isRotateMoments() {
+        return rotateMoments;
+    }
+
+    /**
      * Returns the refresh period T.
      *
      * @return T, in taken steps
@@ -176,6 +228,8 @@ public final class DctAdam extends LowRankAdam {
     public static final class Builder extends LowRankAdam.Builder<Builder> {
 
         private int updatePeriod = 200;
+        private boolean rotateMoments;
+        private int selectionNorm = 1;
 
         Builder() {
             super(1e-3f, 128, 1f, 1e-8f);
@@ -200,6 +254,32 @@ public final class DctAdam extends LowRankAdam {
         }
 
         /**
+         * Sets whether a refresh carries Adam's moments to the new columns (the reference's {@code
+         * rotate_subspace}): a column kept keeps its moments, a new one starts from 0. Otherwise
+         * the moments stay where they are, position by position.
+         *
+         * @param rotateMoments whether to carry the moments; default false
+         * @return this {@code Builder}
+         */
+        public Builder optRotateMoments(boolean rotateMoments) {
+            this.rotateMoments = rotateMoments;
+            return this;
+        }
+
+        /**
+         * Sets the norm that ranks the transformed columns: the \( \ell_1 \) norm (the reference's
+         * {@code ell_norm=1}) or the \( \ell_2 \) norm, which keeps the columns that hold the most
+         * of the gradient's energy (the smallest projection error in the Frobenius norm).
+         *
+         * @param selectionNorm 1 or 2; default 1
+         * @return this {@code Builder}
+         */
+        public Builder optSelectionNorm(int selectionNorm) {
+            this.selectionNorm = selectionNorm;
+            return this;
+        }
+
+        /**
          * Builds the optimizer.
          *
          * @return the optimizer
@@ -211,6 +291,10 @@ public final class DctAdam extends LowRankAdam {
             if (updatePeriod < 1) {
                 throw new IllegalArgumentException(
                         "updatePeriod must be at least 1, but was " + updatePeriod);
+            }
+            if (selectionNorm != 1 && selectionNorm != 2) {
+                throw new IllegalArgumentException(
+                        "selectionNorm must be 1 or 2, but was " + selectionNorm);
             }
             return new DctAdam(this);
         }

@@ -40,7 +40,8 @@ import org.slf4j.LoggerFactory;
  * \omega W) \) (right) ({@link WeightDecay#decoupled})
  *
  * <p>so Adam's moments have the shape of R, r instead of s along the projected side. The moments
- * are kept across changes of B, as the references keep them.
+ * are kept across changes of B, as GaLore's reference keeps them, unless the method carries them to
+ * the new basis ({@link DctAdam} can).
  *
  * <p><b>Which parameters are projected, and at what rank.</b> A parameter of 2 or more dimensions
  * that the {@link ParameterRule} accepts (by default every one but gains, biases and embeddings)
@@ -342,6 +343,20 @@ public abstract class LowRankAdam extends SecondOrderOptimizer {
             Layout layout, NDList state, NDArray g, boolean refresh, NDManager scope);
 
     /**
+     * Carries Adam's moments over a change of basis, before they take this step's gradient. By
+     * default they are kept as they are, as GaLore's reference keeps them.
+     *
+     * @param layout the parameter's layout
+     * @param state the method's state before the step. Not modified.
+     * @param next the method's candidate state. Not modified.
+     * @param moments m and v in the old basis. Not modified.
+     * @return m and v for the new basis ({@code moments} itself when unchanged)
+     */
+    protected NDList carry(Layout layout, NDList state, NDList next, NDList moments) {
+        return moments;
+    }
+
+    /**
      * Returns long-lived arrays the method reads while projecting a parameter (such as a shared
      * basis), to borrow into the step's workspace.
      *
@@ -469,7 +484,10 @@ public abstract class LowRankAdam extends SecondOrderOptimizer {
         NDList moments;
         NDList next;
         try (Workspace ws = new Workspace(scope, borrowed)) {
-            NDArray g = p.gradient().reshape(layout.rows(), layout.columns());
+            NDArray g =
+                    layout.shape().dimension() == 2
+                            ? p.gradient()
+                            : p.gradient().reshape(layout.rows(), layout.columns());
             Projection projection =
                     project(
                             layout,
@@ -482,15 +500,27 @@ public abstract class LowRankAdam extends SecondOrderOptimizer {
             if (low == null) {
                 low = layout.left() ? basis.transpose().matMul(g) : g.matMul(basis);
             }
-            NDList old = slot == null ? projectedAdam.init(low) : slot.moments;
+            NDList old =
+                    slot == null
+                            ? projectedAdam.init(low)
+                            : projection.next() == null
+                                    ? slot.moments
+                                    : carry(
+                                            layout,
+                                            slot.projector,
+                                            projection.next(),
+                                            slot.moments);
             Transform.Result adamStep =
                     projectedAdam.apply(low, old, new Transform.Context(low, low, step.index()));
             NDArray n = adamStep.direction();
-            NDArray u = layout.left() ? basis.matMul(n) : n.matMul(basis.transpose());
             if (scale != 1) {
-                u = u.muli(scale);
+                // alpha B N = B (alpha N): the scale on the r-sized side
+                n = n.muli(scale);
             }
-            u = u.reshape(layout.shape());
+            NDArray u = layout.left() ? basis.matMul(n) : n.matMul(basis.transpose());
+            if (layout.shape().dimension() != 2) {
+                u = u.reshape(layout.shape());
+            }
             if (decay != null) {
                 u =
                         decay.apply(

@@ -38,8 +38,9 @@ import java.util.List;
  * stepped after it has projected the step's gradient, from the gradient's normalised copy, and is
  * not re-orthonormalised. Departures: the randomized SVD for \( P_0 \) (the reference calls {@code
  * torch.linalg.svd}); P's rate stays 1/T (the reference multiplies it by the main learning rate's
- * ratio to its initial value, which changes it under a schedule only); a zero gradient leaves X = 0
- * (the reference divides by 0); Adam's bias correction and weight decay as in {@link GaLore}.
+ * ratio to its initial value, which changes it under a schedule only); a zero gradient leaves P's
+ * gradient 0 (the reference divides by 0), and so does a gradient whose norm overflows its dtype;
+ * Adam's bias correction and weight decay as in {@link GaLore}.
  *
  * <p>Defaults, from the reference's README (LLaMA-60M): rank 128 (capped at a quarter of a matrix's
  * smaller side), T = 200 (P's rate 0.005), \( \alpha = 0.25 \), learning rate 0.01, \( \beta =
@@ -142,16 +143,13 @@ public final class OnlineSubspaceDescent extends LowRankAdam {
             return new Projection(basis, next, null);
         }
         NDArray basis = state.get(0);
-        NDArray norm =
-                m.toType(DataType.FLOAT64, false)
-                        .square()
-                        .sum()
-                        .sqrt()
-                        .maximum(Double.MIN_NORMAL)
-                        .toType(layout.dataType(), false);
-        NDArray x = m.div(norm);
-        NDArray a = x.transpose().matMul(basis);
-        NDArray gradient = OnlinePca.gradient(basis, x, a);
+        // X = M / ||M|| enters only through A = X^T P and X A: scale the products, not M. An
+        // overflowing norm scales them to 0 (no step of P), a zero one leaves them 0
+        NDArray product = m.transpose().matMul(basis);
+        NDArray inverse = m.norm().maximum(Float.MIN_NORMAL).pow(-1);
+        NDArray a = product.mul(inverse);
+        NDArray xa = m.matMul(a).muli(inverse);
+        NDArray gradient = OnlinePca.fromProducts(basis, a, xa);
         NDArray index = state.get(3).add(1);
         Transform.Result update =
                 projectionUpdate.apply(
@@ -161,7 +159,7 @@ public final class OnlineSubspaceDescent extends LowRankAdam {
         NDList next = new NDList(basis.sub(update.direction().muli(projectionRate)));
         next.addAll(update.state());
         next.add(index);
-        NDArray low = layout.left() ? a.transpose().mul(norm) : a.mul(norm);
+        NDArray low = layout.left() ? product.transpose() : product;
         return new Projection(basis, next, low);
     }
 

@@ -54,9 +54,18 @@ class LowRankAdamTest {
 
     /** The builder of a method with the settings of the oracle tests. */
     private static LowRankAdam build(Method method, ProjectionSide side) {
+        return build(method, side, "");
+    }
+
+    /** The same, with DCT-Adam's moment rotation or l2 selection ({@code variant}). */
+    private static LowRankAdam build(Method method, ProjectionSide side, String variant) {
         LowRankAdam.Builder<?> b =
                 switch (method) {
-                    case DCT -> DctAdam.builder().optUpdatePeriod(PERIOD);
+                    case DCT ->
+                            DctAdam.builder()
+                                    .optUpdatePeriod(PERIOD)
+                                    .optRotateMoments(variant.contains("rotate"))
+                                    .optSelectionNorm(variant.contains("l2") ? 2 : 1);
                     case GALORE -> GaLore.builder().optUpdatePeriod(PERIOD);
                     case OSD -> OnlineSubspaceDescent.builder().optUpdatePeriod(PERIOD);
                 };
@@ -166,19 +175,22 @@ class LowRankAdamTest {
      * vectors to about \( 10^{-15} \sigma_1 / \sigma_r \) (products of length 24, a condition
      * number of 2); Adam divides by \( \sqrt{\hat v} + \epsilon \) with \( \hat v \) of the size of
      * the gradient's squares, so nothing amplifies those errors by more than a few orders. Host
-     * reads: those of {@link #expectedReads}; none on other steps.
+     * reads: those of {@link #expectedReads}; none on other steps. DCT-Adam also with its moments
+     * carried to the new columns, and with columns ranked by their l2 norms.
      */
-    @ParameterizedTest(name = "{0}, side {1}")
+    @ParameterizedTest(name = "{0}, side {1} {2}")
     @CsvSource({
-        "DCT, AUTO",
-        "DCT, RIGHT",
-        "GALORE, AUTO",
-        "GALORE, LEFT",
-        "OSD, AUTO",
-        "OSD, RIGHT"
+        "DCT, AUTO, ''",
+        "DCT, RIGHT, ''",
+        "DCT, AUTO, rotate",
+        "DCT, RIGHT, rotate l2",
+        "GALORE, AUTO, ''",
+        "GALORE, LEFT, ''",
+        "OSD, AUTO, ''",
+        "OSD, RIGHT, ''"
     })
-    void stepsMatchTheFloat64Reference(Method method, ProjectionSide side) {
-        LowRankAdam optimizer = build(method, side);
+    void stepsMatchTheFloat64Reference(Method method, ProjectionSide side, String variant) {
+        LowRankAdam optimizer = build(method, side, variant);
         try (NDManager manager = NDManager.newBaseManager();
                 LowRankFedModel model = new LowRankFedModel(manager, optimizer, DataType.FLOAT64)) {
             Layout[] layouts = layouts(model, side);
@@ -192,6 +204,8 @@ class LowRankAdamTest {
             reference.scale = 0.5f;
             reference.weightDecay = 0.01f;
             reference.period = PERIOD;
+            reference.rotate = variant.contains("rotate");
+            reference.selectionNorm = variant.contains("l2") ? 2 : 1;
             double[][] start = new double[model.size()][];
             for (int i = 0; i < start.length; i++) {
                 start[i] = model.weights(i);
@@ -574,6 +588,8 @@ class LowRankAdamTest {
         assertEquals(200, dct.getUpdatePeriod());
         assertEquals(1f, dct.getScale());
         assertEquals(1e-8f, dct.getEpsilon());
+        assertEquals(1, dct.getSelectionNorm());
+        assertEquals(false, dct.isRotateMoments());
         GaLore galore = GaLore.builder().build();
         assertEquals(0.01f, galore.getLearningRateTracker().getNewValue("any", 1));
         assertEquals(128, galore.getRank());
@@ -644,6 +660,9 @@ class LowRankAdamTest {
         assertMessage(
                 "updatePeriod must be at least 1, but was 0",
                 () -> OnlineSubspaceDescent.builder().optUpdatePeriod(0).build());
+        assertMessage(
+                "selectionNorm must be 1 or 2, but was 3",
+                () -> DctAdam.builder().optSelectionNorm(3).build());
         assertMessage(
                 "powerIterations must be at least 0, but was -1",
                 () -> GaLore.builder().optPowerIterations(-1).build());

@@ -34,6 +34,9 @@ final class LowRankReference {
     final RealMatrix[] basisM;
     final RealMatrix[] basisV;
     final int[] basisSteps;
+    final int[][] indices;
+    int selectionNorm = 1;
+    boolean rotate;
     // the optimizers take float32 settings: the oracle uses the same numbers (0.9f, not 0.9)
     double beta1 = 0.9f;
     double beta2 = 0.999f;
@@ -54,6 +57,7 @@ final class LowRankReference {
         basisM = new RealMatrix[n];
         basisV = new RealMatrix[n];
         basisSteps = new int[n];
+        indices = new int[n][];
         for (int i = 0; i < n; i++) {
             w[i] = model.weights(i);
             rows[i] = model.rows(i);
@@ -121,7 +125,7 @@ final class LowRankReference {
         if (refresh(i, t)) {
             current =
                     switch (method) {
-                        case DCT -> dctColumns(oriented, layout.rank());
+                        case DCT -> dctColumns(i, oriented, layout.rank());
                         case GALORE, OSD ->
                                 leadingLeftSingularVectors(headBlock(g, layout), layout);
                     };
@@ -165,10 +169,12 @@ final class LowRankReference {
 
     /**
      * The orthonormal DCT-II basis of size s, \( Q_{jk} = c_k \cos(\pi (2j + 1) k / (2s)) \); the r
-     * columns whose transforms \( S = Q^\top M \) have the largest \( \ell_1 \) norms (rows of S),
-     * in increasing order.
+     * columns whose transforms \( S = Q^\top M \) have the largest \( \ell_1 \) (or \( \ell_2 \))
+     * norms (rows of S), in increasing order. With {@code rotate}, the moments of a column kept
+     * move to its new position and those of a new column start at 0 (\( R^\top m \) with the
+     * selection matrix \( R = Q_{:, old}^\top Q_{:, new} \)).
      */
-    static RealMatrix dctColumns(RealMatrix oriented, int rank) {
+    private RealMatrix dctColumns(int parameter, RealMatrix oriented, int rank) {
         int s = oriented.getRowDimension();
         RealMatrix q = new Array2DRowRealMatrix(s, s);
         for (int j = 0; j < s; j++) {
@@ -181,7 +187,8 @@ final class LowRankReference {
         double[] norms = new double[s];
         for (int k = 0; k < s; k++) {
             for (int j = 0; j < transform.getColumnDimension(); j++) {
-                norms[k] += Math.abs(transform.getEntry(k, j));
+                double x = transform.getEntry(k, j);
+                norms[k] += selectionNorm == 1 ? Math.abs(x) : x * x;
             }
         }
         boolean[] chosen = new boolean[s];
@@ -194,13 +201,39 @@ final class LowRankReference {
             }
             chosen[best] = true;
         }
+        int[] selected = new int[rank];
         RealMatrix columns = new Array2DRowRealMatrix(s, rank);
         int c = 0;
         for (int k = 0; k < s; k++) {
             if (chosen[k]) {
+                selected[c] = k;
                 columns.setColumnMatrix(c++, q.getColumnMatrix(k));
             }
         }
+        int[] old = indices[parameter];
+        if (rotate && old != null) {
+            Layout layout = layouts[parameter];
+            int other = m[parameter].length / rank;
+            double[] carriedM = new double[m[parameter].length];
+            double[] carriedV = new double[v[parameter].length];
+            for (int to = 0; to < rank; to++) {
+                for (int from = 0; from < rank; from++) {
+                    if (old[from] != selected[to]) {
+                        continue;
+                    }
+                    for (int j = 0; j < other; j++) {
+                        // left: moments r x o, row by basis vector; right: m x r, column by it
+                        int a = layout.left() ? from * other + j : j * rank + from;
+                        int b = layout.left() ? to * other + j : j * rank + to;
+                        carriedM[b] = m[parameter][a];
+                        carriedV[b] = v[parameter][a];
+                    }
+                }
+            }
+            m[parameter] = carriedM;
+            v[parameter] = carriedV;
+        }
+        indices[parameter] = selected;
         return columns;
     }
 

@@ -17,10 +17,10 @@ import ai.djl.ndarray.NDArray;
  * \)). Its minimisers are the bases of the leading r-dimensional left singular subspaces of X (with
  * orthonormal columns), so a gradient step moves P towards them.
  *
- * <p><b>Cost</b>: with A given, one s x o x r product (\( X A \)) and \( O((s + o) r^2) \) for the
- * small products, \( 2 s o r + O((s + o) r^2) \) flops; without it, twice the product. No host
- * read. The transposed views live in the managers of the inputs: call it with the inputs borrowed
- * into a {@code Workspace}.
+ * <p><b>Cost</b>: two s x o x r products (A and \( X A \)), \( 4 s o r \) flops, and \( O((s + o)
+ * r^2) \) for the small ones; from the two products, only the small ones. No host read. The
+ * transposed views live in the managers of the inputs: call it with the inputs borrowed into a
+ * {@code Workspace}.
  */
 public final class OnlinePca {
 
@@ -34,26 +34,28 @@ public final class OnlinePca {
      * @return the gradient, shape (s, r), owned by {@code basis}' manager
      */
     public static NDArray gradient(NDArray basis, NDArray x) {
-        try (NDArray a = x.transpose().matMul(basis)) {
-            return gradient(basis, x, a);
+        try (NDArray a = x.transpose().matMul(basis);
+                NDArray xa = x.matMul(a)) {
+            return fromProducts(basis, a, xa);
         }
     }
 
     /**
-     * Returns \( \nabla_P \|P P^\top X - X\|_F^2 \) from \( A = X^\top P \) computed by the caller
-     * (who may need it for the projection \( P^\top X = A^\top \)).
+     * Returns \( \nabla_P \|P P^\top X - X\|_F^2 \) from the two products with X, computed by the
+     * caller (who may have them at hand, or scaled: for \( X = M / c \), \( A = (M^\top P) / c \)
+     * and \( X A = (M A) / c \), without forming X).
      *
      * @param basis P, shape (s, r). Not modified.
-     * @param x X, shape (s, o). Not modified.
-     * @param a \( X^\top P \), shape (o, r). Not modified.
+     * @param a \( A = X^\top P \), shape (o, r). Not modified.
+     * @param xa \( X A \), shape (s, r). Not modified.
      * @return the gradient, shape (s, r), owned by {@code basis}' manager
      */
-    public static NDArray gradient(NDArray basis, NDArray x, NDArray a) {
-        try (NDArray xa = x.matMul(a);
-                NDArray gram = basis.transpose().matMul(basis);
+    public static NDArray fromProducts(NDArray basis, NDArray a, NDArray xa) {
+        try (NDArray gram = basis.transpose().matMul(basis);
                 NDArray ata = a.transpose().matMul(a);
-                NDArray xag = xa.matMul(gram)) {
-            return basis.matMul(ata).addi(xag).subi(xa.muli(2)).muli(2);
+                NDArray xag = xa.matMul(gram);
+                NDArray twice = xa.mul(2)) {
+            return basis.matMul(ata).addi(xag).subi(twice).muli(2);
         }
     }
 }

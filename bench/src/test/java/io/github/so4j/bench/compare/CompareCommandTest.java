@@ -124,7 +124,17 @@ class CompareCommandTest {
         int steps = 6;
         int timedSteps = steps - TrainingRun.Plan.defaultWarmup(steps);
         assertTrue(timedSteps < steps, "the run's own warm-up step is left out");
-        List<String> so4j = List.of("mfac", "kfac", "shampoo", "muon", "soap", "subspace-newton");
+        List<String> so4j =
+                List.of(
+                        "mfac",
+                        "kfac",
+                        "shampoo",
+                        "muon",
+                        "soap",
+                        "dct-adam",
+                        "galore",
+                        "osd",
+                        "subspace-newton");
         int code =
                 run(
                         "compare",

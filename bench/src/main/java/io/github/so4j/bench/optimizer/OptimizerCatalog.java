@@ -342,7 +342,11 @@ public final class OptimizerCatalog {
                         "false",
                         "selection_norm",
                         "1"),
-                Map.of(),
+                // on the MLP the AdamW group (the output layer, the biases) wants a larger rate
+                // than
+                // the projected weights: GaLore's pairing of a rate with a scale of 1/4 (see
+                // docs/lowrank.md)
+                Map.of(Workload.MLP, defaults("lr", "0.01", "scale", "0.25")),
                 s ->
                         DctAdam.builder()
                                 .optLearningRate(s.getFloat("lr"))

@@ -83,7 +83,8 @@ class OptimizerCatalogTest {
 
     /**
      * The low-rank methods' settings reach the optimizers: rank, period, scale, the subspace
-     * iteration and GaLore's cross-head projection, DCT-Adam's moment rotation.
+     * iteration and GaLore's cross-head projection, DCT-Adam's moment rotation; DCT-Adam's mlp
+     * defaults (rate 0.01, scale 0.25) apply to the mlp workload only.
      */
     @Test
     void theLowRankSettingsReachTheOptimizers() {
@@ -110,6 +111,12 @@ class OptimizerCatalogTest {
                         catalog.get("dct-adam")
                                 .create(Workload.MLP, Map.of("rotate_moments", "true"));
         assertEquals(true, dct.isRotateMoments());
+        DctAdam mlp = (DctAdam) catalog.get("dct-adam").create(Workload.MLP, Map.of());
+        assertEquals(0.01f, mlp.getLearningRateTracker().getNewValue("", 1));
+        assertEquals(0.25f, mlp.getScale());
+        DctAdam cnn = (DctAdam) catalog.get("dct-adam").create(Workload.CNN, Map.of());
+        assertEquals(0.001f, cnn.getLearningRateTracker().getNewValue("", 1));
+        assertEquals(1f, cnn.getScale());
         OnlineSubspaceDescent osd =
                 (OnlineSubspaceDescent)
                         catalog.get("osd").create(Workload.MLP, Map.of("update_period", "100"));

@@ -6,10 +6,11 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.Workspace;
+import java.util.Arrays;
 import java.util.Random;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
-import org.apache.commons.math3.linear.RealMatrix;
-import org.apache.commons.math3.linear.SingularValueDecomposition;
+import org.apache.commons.math3.linear.EigenDecomposition;
+import org.apache.commons.math3.linear.RealVector;
 
 /**
  * The r leading left singular vectors of an a x b matrix M by randomized subspace iteration (Halko,
@@ -22,8 +23,9 @@ import org.apache.commons.math3.linear.SingularValueDecomposition;
  * <p>\( Q_0 = \operatorname{orth}(M \Omega) \)<br>
  * for \( j = 1, \dots, q \): \( \tilde Q = \operatorname{orth}(M^\top Q_{j-1}) \), \( Q_j =
  * \operatorname{orth}(M \tilde Q) \)<br>
- * \( B = Q_q^\top M = \tilde U \Sigma V^\top \) (SVD of the k x b matrix), \( U = Q_q \tilde U_{:,
- * 1..r} \)
+ * \( B = Q_q^\top M = \tilde U \Sigma V^\top \), \( U = Q_q \tilde U_{:, 1..r} \), with \( \tilde U
+ * \) and \( \Sigma^2 \) from the eigendecomposition of the k x k matrix \( B B^\top \), formed in
+ * float64
  *
  * <p>so that \( \operatorname{range}(Q_q) = \operatorname{range}((M M^\top)^q M \Omega) \), and U
  * holds the Ritz approximations of the leading left singular vectors from that subspace, with \(
@@ -53,8 +55,10 @@ import org.apache.commons.math3.linear.SingularValueDecomposition;
  * to the device products, \( O(a b k) \) each, for k well below a and b.
  *
  * <p><b>Cost</b>: 2q + 2 products with M, \( 2 a b k (2q + 2) \) flops on the device; 2q + 2
- * counted reads (panels of a k or b k numbers, and B); \( O((2q + 1)(a + b) k^2 + b k^2) \) flops
- * on the host. Memory: a few a x k and b x k panels for the duration of the call.
+ * counted reads (panels of a k or b k numbers, and B); \( O((2q + 1)(a + b) k^2 + b k^2 + k^3) \)
+ * flops on the host (for a 256 x 784 float32 matrix at r = 64, q = 2, p = 8: about 45 ms on a
+ * 2-core CPU with the C1 compiler, against 75 ms with Commons Math's SVD of B). Memory: a few a x k
+ * and b x k panels for the duration of the call.
  *
  * @see <a href="https://arxiv.org/abs/0909.4061">Halko, Martinsson and Tropp, Finding structure
  *     with randomness (2011)</a>
@@ -146,27 +150,45 @@ public final class RandomizedSubspaceIteration {
                 double[] zq = orthonormalColumns(read(z), b, k);
                 q = orthonormalColumns(read(matrix.matMul(upload(scope, zq, b, k, type))), a, k);
             }
+            // B = Q^T M (k x b); its left singular vectors are the eigenvectors of B B^T, formed
+            // in float64 on the host: k^2 b / 2 multiply-adds and a k x k eigendecomposition,
+            // where an SVD of B would cost several times more
             double[] projected = read(upload(scope, q, a, k, type).transpose().matMul(matrix));
-            double[][] small = new double[k][b];
+            double[][] gram = new double[k][k];
             for (int i = 0; i < k; i++) {
-                System.arraycopy(projected, i * b, small[i], 0, b);
+                for (int j = 0; j <= i; j++) {
+                    double sum = 0;
+                    int ri = i * b;
+                    int rj = j * b;
+                    for (int c = 0; c < b; c++) {
+                        sum += projected[ri + c] * projected[rj + c];
+                    }
+                    gram[i][j] = sum;
+                    gram[j][i] = sum;
+                }
             }
-            SingularValueDecomposition svd =
-                    new SingularValueDecomposition(new Array2DRowRealMatrix(small, false));
-            RealMatrix ritz = svd.getU();
+            EigenDecomposition eigen =
+                    new EigenDecomposition(new Array2DRowRealMatrix(gram, false));
+            double[] eigenvalues = eigen.getRealEigenvalues();
+            Integer[] order = new Integer[k];
+            for (int i = 0; i < k; i++) {
+                order[i] = i;
+            }
+            Arrays.sort(order, (x, y) -> Double.compare(eigenvalues[y], eigenvalues[x]));
             double[] u = new double[a * rank];
-            for (int i = 0; i < a; i++) {
-                for (int c = 0; c < rank; c++) {
+            double[] values = new double[rank];
+            for (int c = 0; c < rank; c++) {
+                RealVector w = eigen.getEigenvector(order[c]);
+                values[c] = Math.sqrt(Math.max(0, eigenvalues[order[c]]));
+                for (int i = 0; i < a; i++) {
                     double sum = 0;
                     for (int l = 0; l < k; l++) {
-                        sum += q[i * k + l] * ritz.getEntry(l, c);
+                        sum += q[i * k + l] * w.getEntry(l);
                     }
                     u[i * rank + c] = sum;
                 }
             }
             signByLargestEntry(u, a, rank);
-            double[] values = new double[rank];
-            System.arraycopy(svd.getSingularValues(), 0, values, 0, rank);
             NDArray vectors = upload(scope, u, a, rank, type);
             return new Result(ws.keep(vectors, owner), values);
         }

@@ -49,11 +49,11 @@ import java.util.Set;
  * defaults to refreshing every step), learning rate 1e-3, \( \beta = (0.9, 0.999) \), \( \epsilon =
  * 10^{-8} \) (the reference's), no scale (\( \alpha = 1 \)), weight decay 0.
  *
- * <p><b>Host reads</b>: one per refresh step and at a parameter's first step, the step's decision
- * ({@link Step#accepted()}); the refresh itself is products and a top-k on the device, and ordinary
- * steps read nothing. Deciding on the device instead would need the refresh computed on every step
- * that might be due (the host does not know the exact count of taken steps between reads), and the
- * read leaves the next steps' schedule certain.
+ * <p><b>Host reads</b>: at a parameter's first step and on refresh steps, the step's decision
+ * ({@link Step#accepted()}, one read) and, when rejected steps the host has not heard of could move
+ * the schedule, the step's index (one more); the refresh itself is products and a top-k on the
+ * device, and ordinary steps read nothing. Deciding on the device instead would need the refresh
+ * computed on every step that might be due, and the read leaves the next steps' schedule certain.
  *
  * <p><b>Cost</b> per projected m x n parameter with side s and other side o: on ordinary steps a
  * gather of B (s r numbers) and 2 products, \( 4 s o r \) flops; on a refresh, \( S \), \( 2 s^2 o

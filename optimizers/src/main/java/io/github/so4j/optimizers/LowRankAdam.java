@@ -62,7 +62,8 @@ import org.slf4j.LoggerFactory;
  * nothing from the device. A step on which a basis starts (a parameter's first step) or is
  * refreshed is decided on the host first ({@link Step#accepted()}, one read): no basis is computed
  * for a rejected step, the method may read on the way, and the host then knows the exact count of
- * taken steps, so that the next steps' schedule needs no read. A gradient whose Frobenius norm
+ * taken steps, so that the next steps' schedule needs no read ({@link Step#isDue} reads the count
+ * when steps the host has not heard of could move a refresh). A gradient whose Frobenius norm
  * exceeds its dtype's range overflows the projection (as it overflows Adam's second moment); the
  * base class rejects gradients whose sum is not finite.
  *

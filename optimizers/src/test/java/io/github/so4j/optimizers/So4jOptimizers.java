@@ -186,6 +186,52 @@ final class So4jOptimizers {
                                         .build(),
                         SMB,
                         // the schedule decides every 3 steps
-                        n -> n / 3));
+                        n -> n / 3),
+                // the low-rank methods at rank up to 2 and no cap on the fraction, so that every
+                // matrix of the contract problems is projected (the vectors of the quadratic and
+                // Rosenbrock problems as 1 x d matrices on their single row)
+                new Entry(
+                        "dct-adam",
+                        skips ->
+                                DctAdam.builder()
+                                        .optRank(2)
+                                        .optMinRank(1)
+                                        .optMaxRankFraction(1)
+                                        .optUpdatePeriod(3)
+                                        .optLearningRate(0.01f)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        NAME_PARAMETERS,
+                        // the first step and the refresh steps t = 3, 6, ... are decided on the
+                        // host
+                        n -> n == 0 ? 0 : 1 + n / 3),
+                new Entry(
+                        "galore",
+                        skips ->
+                                GaLore.builder()
+                                        .optRank(2)
+                                        .optMinRank(1)
+                                        .optMaxRankFraction(1)
+                                        .optUpdatePeriod(2)
+                                        .optLearningRate(0.01f)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        NAME_PARAMETERS,
+                        // bases at the first step and every 2 steps after it: t = 1, 3, 5, ...
+                        n -> (n + 1) / 2),
+                new Entry(
+                        "osd",
+                        skips ->
+                                OnlineSubspaceDescent.builder()
+                                        .optRank(2)
+                                        .optMinRank(1)
+                                        .optMaxRankFraction(1)
+                                        .optUpdatePeriod(4)
+                                        .optLearningRate(0.01f)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        NAME_PARAMETERS,
+                        // the first basis by the subspace iteration; then products only
+                        n -> n == 0 ? 0 : 1));
     }
 }

@@ -136,7 +136,17 @@ class CompareCommandTest {
         int timedSteps = steps - TrainingRun.Plan.defaultWarmup(steps);
         assertTrue(timedSteps < steps, "the run's own warm-up step is left out");
         List<String> so4j =
-                List.of("mfac", "kfac", "shampoo", "muon", "soap", "subspace-newton", "smb");
+                List.of(
+                        "mfac",
+                        "kfac",
+                        "shampoo",
+                        "muon",
+                        "soap",
+                        "dct-adam",
+                        "galore",
+                        "osd",
+                        "subspace-newton",
+                        "smb");
         int code =
                 run(
                         "compare",

@@ -5,9 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.github.so4j.bench.workload.Workload;
+import io.github.so4j.optimizers.DctAdam;
+import io.github.so4j.optimizers.GaLore;
 import io.github.so4j.optimizers.Kfac;
 import io.github.so4j.optimizers.MFac;
 import io.github.so4j.optimizers.Muon;
+import io.github.so4j.optimizers.OnlineSubspaceDescent;
 import io.github.so4j.optimizers.Shampoo;
 import io.github.so4j.optimizers.Smb;
 import io.github.so4j.optimizers.Soap;
@@ -32,6 +35,9 @@ class OptimizerCatalogTest {
                         "shampoo",
                         "muon",
                         "soap",
+                        "dct-adam",
+                        "galore",
+                        "osd",
                         "subspace-newton",
                         "smb"),
                 catalog.names());
@@ -40,6 +46,10 @@ class OptimizerCatalogTest {
         assertInstanceOf(Shampoo.class, catalog.get("shampoo").create(Workload.MLP, Map.of()));
         assertInstanceOf(Muon.class, catalog.get("muon").create(Workload.MLP, Map.of()));
         assertInstanceOf(Soap.class, catalog.get("soap").create(Workload.MLP, Map.of()));
+        assertInstanceOf(DctAdam.class, catalog.get("dct-adam").create(Workload.MLP, Map.of()));
+        assertInstanceOf(GaLore.class, catalog.get("galore").create(Workload.MLP, Map.of()));
+        assertInstanceOf(
+                OnlineSubspaceDescent.class, catalog.get("osd").create(Workload.MLP, Map.of()));
         assertInstanceOf(
                 SubspaceNewton.class,
                 catalog.get("subspace-newton").create(Workload.MLP, Map.of()));
@@ -64,6 +74,58 @@ class OptimizerCatalogTest {
         assertEquals(
                 "mfac.scope must be one of global, per_parameter, but was 'layer'",
                 scope.getMessage());
+        IllegalArgumentException flag =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                catalog.get("dct-adam")
+                                        .create(Workload.MLP, Map.of("rotate_moments", "yes")));
+        assertEquals(
+                "dct-adam.rotate_moments must be true or false, but was 'yes'", flag.getMessage());
+    }
+
+    /**
+     * The low-rank methods' settings reach the optimizers: rank, period, scale, the subspace
+     * iteration and GaLore's cross-head projection, DCT-Adam's moment rotation; the mlp defaults
+     * (DCT-Adam's rate 0.01 with scale 0.25, GaLore's rate 0.0075) apply to the mlp workload only.
+     */
+    @Test
+    void theLowRankSettingsReachTheOptimizers() {
+        GaLore galore =
+                (GaLore)
+                        catalog.get("galore")
+                                .create(
+                                        Workload.MLP,
+                                        Map.of(
+                                                "rank", "16",
+                                                "update_period", "50",
+                                                "scale", "0.5",
+                                                "power_iterations", "1",
+                                                "oversampling", "4",
+                                                "cross_heads", "4"));
+        assertEquals(16, galore.getRank());
+        assertEquals(50, galore.getUpdatePeriod());
+        assertEquals(0.5f, galore.getScale());
+        assertEquals(1, galore.getIteration().powerIterations());
+        assertEquals(4, galore.getIteration().oversampling());
+        assertEquals(4, galore.getHeads());
+        DctAdam dct =
+                (DctAdam)
+                        catalog.get("dct-adam")
+                                .create(Workload.MLP, Map.of("rotate_moments", "true"));
+        assertEquals(true, dct.isRotateMoments());
+        DctAdam mlp = (DctAdam) catalog.get("dct-adam").create(Workload.MLP, Map.of());
+        assertEquals(0.01f, mlp.getLearningRateTracker().getNewValue("", 1));
+        assertEquals(0.25f, mlp.getScale());
+        GaLore mlpGalore = (GaLore) catalog.get("galore").create(Workload.MLP, Map.of());
+        assertEquals(0.0075f, mlpGalore.getLearningRateTracker().getNewValue("", 1));
+        DctAdam cnn = (DctAdam) catalog.get("dct-adam").create(Workload.CNN, Map.of());
+        assertEquals(0.001f, cnn.getLearningRateTracker().getNewValue("", 1));
+        assertEquals(1f, cnn.getScale());
+        OnlineSubspaceDescent osd =
+                (OnlineSubspaceDescent)
+                        catalog.get("osd").create(Workload.MLP, Map.of("update_period", "100"));
+        assertEquals(100, osd.getUpdatePeriod());
     }
 
     @Test

@@ -42,8 +42,8 @@ import org.junit.jupiter.api.Test;
  * <p>It trains the 784-256-128-10 MLP one epoch (469 steps of batch 128, seed 0) with GaLore's mlp
  * defaults (lr 0.01, rank 64 and 32 on the rows of the two hidden weights, refreshes at steps 1,
  * 201, 401) and, at chosen steps, takes each hidden weight's gradient G before the step and, in
- * float64 on the host, the basis B of the last refresh (G's leading left singular vectors at that
- * step, from an exact SVD: the subspace GaLore's iteration approximates), the residual \( E = G - B
+ * float64 on the host, the basis B of the last refresh (G's top left singular vectors at that step,
+ * from an exact SVD: the subspace GaLore's iteration approximates), the residual \( E = G - B
  * B^\top G \), and prints: the residual's share of the gradient's energy \( \|E\|^2 / \|G\|^2 \);
  * the share of \( \|E\|^2 \) in E's largest 1% of entries (the best any 1% code can hold); and the
  * share in the entries that were the largest 1% at the last refresh (a code fixed between

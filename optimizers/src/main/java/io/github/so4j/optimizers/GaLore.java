@@ -17,16 +17,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * GaLore: Adam on the gradient projected onto its leading singular subspace, recomputed every T
- * steps, with GaLore+'s randomized subspace iteration in place of the SVD and, optionally, its
- * cross-head projection.
+ * GaLore: Adam on the gradient projected onto its top singular subspace, recomputed every T steps,
+ * with GaLore+'s randomized subspace iteration in place of the SVD and, optionally, its cross-head
+ * projection.
  *
  * <p>For a projected parameter (an m x n matrix G projected on side s; see {@link LowRankAdam} for
  * the moments, the scale \( \alpha \), weight decay and the parameters that move by AdamW), the
- * basis B (s x r) is the r leading left singular vectors of G (left) or of \( G^\top \) (right),
- * that is GaLore's \( U_{:, 1..r} \) or \( V_{:, 1..r} \), computed at a parameter's first step and
- * at every taken step t with t - 1 divisible by T (GaLore's {@code iter % update_proj_gap == 0}
- * with its 0-based count), from that step's gradient, which it then projects:
+ * basis B (s x r) is the r top left singular vectors of G (left) or of \( G^\top \) (right), that
+ * is GaLore's \( U_{:, 1..r} \) or \( V_{:, 1..r} \), computed at a parameter's first step and at
+ * every taken step t with t - 1 divisible by T (GaLore's {@code iter % update_proj_gap == 0} with
+ * its 0-based count), from that step's gradient, which it then projects:
  *
  * <p>\( R = B^\top G \) or \( G B \); Adam on R; \( W \leftarrow W - \eta (\alpha B N + \omega W)
  * \) or \( W - \eta (\alpha N B^\top + \omega W) \)
@@ -40,8 +40,8 @@ import org.slf4j.LoggerFactory;
  * projections named by a pattern, whose output rows hold h heads of d = m / h rows each (\( Q = X
  * W^\top \) split into heads along W's rows, as DJL's {@code Linear} and so4j's {@code
  * CausalSelfAttention} lay out their query, key and value weights), one basis over the columns (the
- * input side, shared by the heads) serves every head: it is the r leading right singular vectors of
- * one head's block \( G_{hd..hd+d-1, :} \), the head drawn at random at each refresh. The iteration
+ * input side, shared by the heads) serves every head: it is the r top right singular vectors of one
+ * head's block \( G_{hd..hd+d-1, :} \), the head drawn at random at each refresh. The iteration
  * then works on a d x n block instead of the m x n matrix, h times fewer flops. It applies when r
  * &le; d; other matching matrices are projected as usual (logged).
  *

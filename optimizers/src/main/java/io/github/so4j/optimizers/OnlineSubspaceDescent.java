@@ -16,14 +16,14 @@ import java.util.List;
 
 /**
  * Online Subspace Descent: Adam on the gradient projected by a basis P that follows the gradients'
- * leading subspace by one AdamW step a step on the online-PCA objective, with matrix products only
- * (no SVD after the first step).
+ * top subspace by one AdamW step a step on the online-PCA objective, with matrix products only (no
+ * SVD after the first step).
  *
  * <p>For a projected parameter (an m x n matrix G projected on side s; see {@link LowRankAdam} for
  * the moments, the scale \( \alpha \), weight decay and the parameters that move by AdamW), with M
  * = G (left) or \( G^\top \) (right), s x o:
  *
- * <p>at the parameter's first step, \( P_0 \) = the r leading left singular vectors of M ({@link
+ * <p>at the parameter's first step, \( P_0 \) = the r top left singular vectors of M ({@link
  * RandomizedSubspaceIteration}, as {@link GaLore}); no update of P<br>
  * at every later step, with the current \( P_t \): \( X = M / \|M\|_F \), \( A = X^\top P_t \), \(
  * R = P_t^\top G = \|M\|_F A^\top \) (left) or \( G P_t = \|M\|_F A \) (right), Adam on R, \( W

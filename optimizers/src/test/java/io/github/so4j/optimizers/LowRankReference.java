@@ -126,8 +126,7 @@ final class LowRankReference {
             current =
                     switch (method) {
                         case DCT -> dctColumns(i, oriented, layout.rank());
-                        case GALORE, OSD ->
-                                leadingLeftSingularVectors(headBlock(g, layout), layout);
+                        case GALORE, OSD -> topLeftSingularVectors(headBlock(g, layout), layout);
                     };
             basis[i] = current;
             if (method == Method.OSD) {
@@ -237,8 +236,8 @@ final class LowRankReference {
         return columns;
     }
 
-    /** The r leading left singular vectors (Commons Math's SVD), largest entry positive. */
-    static RealMatrix leadingLeftSingularVectors(RealMatrix a, Layout layout) {
+    /** The r top left singular vectors (Commons Math's SVD), largest entry positive. */
+    static RealMatrix topLeftSingularVectors(RealMatrix a, Layout layout) {
         RealMatrix u = new SingularValueDecomposition(a).getU();
         RealMatrix out = u.getSubMatrix(0, a.getRowDimension() - 1, 0, layout.rank() - 1);
         for (int c = 0; c < layout.rank(); c++) {

@@ -363,7 +363,7 @@ public final class OptimizerCatalog {
                                 .build());
         add(
                 "galore",
-                "so4j GaLore (Adam on the leading singular subspace, randomized subspace"
+                "so4j GaLore (Adam on the top singular subspace, randomized subspace"
                         + " iteration every T steps)",
                 defaults(
                         "lr",

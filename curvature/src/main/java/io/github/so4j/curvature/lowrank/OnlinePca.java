@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 
 /**
  * The gradient of the online-PCA objective with which Online Subspace Descent tracks a gradient's
- * leading subspace, with matrix products only.
+ * top subspace, with matrix products only.
  *
  * <p>For a basis P (s x r, not necessarily orthonormal) and a matrix X (s x o):
  *
@@ -14,7 +14,7 @@ import ai.djl.ndarray.NDArray;
  * X^\top P \)
  *
  * <p>(the second form from \( E X^\top P = P A^\top A - X A \) and \( E^\top P = A P^\top P - A
- * \)). Its minimisers are the bases of the leading r-dimensional left singular subspaces of X (with
+ * \)). Its minimisers are the bases of the top r-dimensional left singular subspaces of X (with
  * orthonormal columns), so a gradient step moves P towards them.
  *
  * <p><b>Cost</b>: two s x o x r products (A and \( X A \)), \( 4 s o r \) flops, and \( O((s + o)

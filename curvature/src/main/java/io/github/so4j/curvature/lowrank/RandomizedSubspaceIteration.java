@@ -13,7 +13,7 @@ import org.apache.commons.math3.linear.EigenDecomposition;
 import org.apache.commons.math3.linear.RealVector;
 
 /**
- * The r leading left singular vectors of an a x b matrix M by randomized subspace iteration (Halko,
+ * The r top left singular vectors of an a x b matrix M by randomized subspace iteration (Halko,
  * Martinsson and Tropp 2011, Algorithms 4.4 and 5.1): the products with M on M's device, the thin
  * orthonormalisations and the small SVD on the host in float64.
  *
@@ -28,7 +28,7 @@ import org.apache.commons.math3.linear.RealVector;
  * float64
  *
  * <p>so that \( \operatorname{range}(Q_q) = \operatorname{range}((M M^\top)^q M \Omega) \), and U
- * holds the Ritz approximations of the leading left singular vectors from that subspace, with \(
+ * holds the Ritz approximations of the top left singular vectors from that subspace, with \(
  * \Sigma_{1..r} \) approximating \( \sigma_1 \ge \dots \ge \sigma_r \). Each column of U is signed
  * so that its entry of largest magnitude (the first such) is positive, so that the result does not
  * depend on the signs the factorizations choose.
@@ -36,12 +36,12 @@ import org.apache.commons.math3.linear.RealVector;
  * <p><b>Accuracy.</b> Write \( M = U \Sigma V^\top \) and \( V^\top \Omega = [\Omega_1; \Omega_2]
  * \) with \( \Omega_1 \) the rows of the first r singular vectors. With no oversampling (k = r) and
  * exact arithmetic, \( (M M^\top)^q M \Omega = U \Sigma^{2q+1} V^\top \Omega \), so the largest
- * principal angle \( \theta \) between the computed subspace and the leading one satisfies
+ * principal angle \( \theta \) between the computed subspace and the top one satisfies
  *
  * <p>\( \tan\theta \le (\sigma_{r+1} / \sigma_r)^{2q+1} \, \|\Omega_2 \Omega_1^{-1}\|_2 \),
  *
  * <p>where \( \|\Omega_2 \Omega_1^{-1}\|_2 \) is the tangent of the largest angle between \(
- * \operatorname{range}(\Omega) \) and the leading right singular subspace: every power iteration
+ * \operatorname{range}(\Omega) \) and the top right singular subspace: every power iteration
  * multiplies the error by the squared gap ratio. Oversampling makes the start better conditioned
  * (Halko et al., section 10). The orthonormalisations keep rounding errors at the level of the
  * products' precision (the products run in M's dtype); they do not change the subspaces.
@@ -102,7 +102,7 @@ public final class RandomizedSubspaceIteration {
     }
 
     /**
-     * The leading left singular vectors and their singular values.
+     * The top left singular vectors and their singular values.
      *
      * @param vectors U, shape (a, r), orthonormal columns, in M's dtype on M's device
      * @param singularValues the r Ritz values, descending
@@ -110,7 +110,7 @@ public final class RandomizedSubspaceIteration {
     public record Result(NDArray vectors, double[] singularValues) {}
 
     /**
-     * Returns the r leading left singular vectors of a matrix.
+     * Returns the r top left singular vectors of a matrix.
      *
      * @param matrix M, shape (a, b), float32 or float64, finite. Not modified.
      * @param rank r, from 1 to min(a, b)

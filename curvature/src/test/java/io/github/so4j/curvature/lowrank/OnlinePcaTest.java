@@ -102,12 +102,12 @@ class OnlinePcaTest {
     }
 
     /**
-     * At a basis of the leading left singular subspace of X (orthonormal columns), the objective is
+     * At a basis of the top left singular subspace of X (orthonormal columns), the objective is
      * stationary: the gradient vanishes to float64 rounding.
      */
     @ParameterizedTest(name = "r={0}")
     @CsvSource({"1", "3"})
-    void theGradientVanishesAtTheLeadingSubspace(int r) {
+    void theGradientVanishesAtTheTopSubspace(int r) {
         Random random = new Random(r);
         RealMatrix x = new Array2DRowRealMatrix(Dense.gaussian(random, 9, 14, 1));
         RealMatrix u = new SingularValueDecomposition(x).getU().getSubMatrix(0, 8, 0, r - 1);

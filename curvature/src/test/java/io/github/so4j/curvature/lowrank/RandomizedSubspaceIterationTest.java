@@ -32,12 +32,12 @@ class RandomizedSubspaceIterationTest {
     private static final int COLUMNS = 40;
     private static final int RANK = 5;
 
-    /** Leading singular values 10, 8, 6, 5, 4, then a tail from 0.4 down by 3% a step. */
+    /** Top singular values 10, 8, 6, 5, 4, then a tail from 0.4 down by 3% a step. */
     private static double[] spectrum() {
         double[] sigma = new double[COLUMNS];
-        double[] leading = {10, 8, 6, 5, 4};
+        double[] top = {10, 8, 6, 5, 4};
         for (int i = 0; i < COLUMNS; i++) {
-            sigma[i] = i < RANK ? leading[i] : 0.4 * Math.pow(0.97, i - RANK);
+            sigma[i] = i < RANK ? top[i] : 0.4 * Math.pow(0.97, i - RANK);
         }
         return sigma;
     }
@@ -48,13 +48,13 @@ class RandomizedSubspaceIterationTest {
     }
 
     /**
-     * The computed r-dimensional subspace against the leading left singular subspace \( U_r \) of
-     * \( M = U \Sigma V^\top \) (random orthogonal U, V; \( \sigma_r = 4 \), \( \sigma_{r+1} = 0.4
-     * \)), for q = 1, 2 power iterations, without and with oversampling, in float64 and float32.
+     * The computed r-dimensional subspace against the top left singular subspace \( U_r \) of \( M
+     * = U \Sigma V^\top \) (random orthogonal U, V; \( \sigma_r = 4 \), \( \sigma_{r+1} = 0.4 \)),
+     * for q = 1, 2 power iterations, without and with oversampling, in float64 and float32.
      *
      * <p>The bound, for the start \( \Omega \) (b x k) the iteration draws (the test draws the same
      * numbers from the same seed, row by row): with \( V^\top \Omega = [\Omega_1; \Omega_2] \), \(
-     * \Omega_1 \) the r x k block of the leading right singular vectors, \( (M M^\top)^q M \Omega
+     * \Omega_1 \) the r x k block of the top right singular vectors, \( (M M^\top)^q M \Omega
      * \Omega_1^+ = U [I; \Sigma_2^{2q+1} \Omega_2 \Omega_1^+ \Sigma_1^{-(2q+1)}] \Sigma_1^{2q+1} \)
      * spans an r-dimensional subspace of the iteration's within \( \tan\theta \le
      * (\sigma_{r+1}/\sigma_r)^{2q+1} \|\Omega_2 \Omega_1^+\|_2 \) of \( U_r \) (Halko et al.,
@@ -64,9 +64,9 @@ class RandomizedSubspaceIterationTest {
      * (Saad, Numerical Methods for Large Eigenvalue Problems, Theorem 4.6, on \( M M^\top \), with
      * \( \gamma \le \sigma_1^2 \) and the gap \( \delta \ge \sigma_r^2 - \sigma_{r+1}^2 \)).
      * Rounding: each of the 2q + 2 products perturbs M by at most \( \gamma_{\max(a, b)} \|M\| \)
-     * (the dtype's dot-product bound), which moves the leading subspace by at most that over the
-     * gap \( \sigma_r - \sigma_{r+1} \) (Wedin's theorem). The Ritz values lie in \( [\sigma_j
-     * \cos\theta, \sigma_j] \) up to the same rounding (interlacing, and \( \sigma_j(Q^\top M) \ge
+     * (the dtype's dot-product bound), which moves the top subspace by at most that over the gap \(
+     * \sigma_r - \sigma_{r+1} \) (Wedin's theorem). The Ritz values lie in \( [\sigma_j \cos\theta,
+     * \sigma_j] \) up to the same rounding (interlacing, and \( \sigma_j(Q^\top M) \ge
      * \sigma_{\min}(Q^\top U_r) \sigma_j \)). The bound is checked to say something: below 0.5.
      */
     @ParameterizedTest(name = "q={0}, p={1}, {2}")
@@ -128,8 +128,8 @@ class RandomizedSubspaceIterationTest {
             assertEquals(new Shape(ROWS, RANK), result.vectors().getShape());
             assertEquals(type, result.vectors().getDataType());
             RealMatrix computed = matrix(result.vectors());
-            RealMatrix leading = u.getSubMatrix(0, ROWS - 1, 0, RANK - 1);
-            double sine = sine(leading, computed);
+            RealMatrix top = u.getSubMatrix(0, ROWS - 1, 0, RANK - 1);
+            double sine = sine(top, computed);
             assertTrue(
                     sine <= bound + rounding,
                     "sin(theta) " + sine + " above " + bound + " + " + rounding);
@@ -148,7 +148,7 @@ class RandomizedSubspaceIterationTest {
 
     /**
      * A matrix of rank 3 with k = 11 columns in the start and no power iteration: the panels are
-     * rank-deficient, the factorizations still give orthonormal vectors, and the three leading ones
+     * rank-deficient, the factorizations still give orthonormal vectors, and the three top ones
      * span the column space to float64 rounding (\( 10^3 u \): products of length 30, a condition
      * number of 4 between the three singular values).
      */

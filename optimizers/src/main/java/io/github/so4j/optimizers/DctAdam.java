@@ -44,10 +44,11 @@ import java.util.Set;
  * left out, both off by default there. Its special case for (1024, 4096) and (512, 3584) weights of
  * particular LLMs is not kept: the side follows {@link LowRankAdam.ProjectionSide}.
  *
- * <p>Defaults: rank 128 (capped at a quarter of a matrix's smaller side), T = 200 (GaLore's period,
- * which the paper's DCT variants of GaLore-style optimizers keep; the reference class itself
- * defaults to refreshing every step), learning rate 1e-3, \( \beta = (0.9, 0.999) \), \( \epsilon =
- * 10^{-8} \) (the reference's), no scale (\( \alpha = 1 \)), weight decay 0.
+ * <p>Defaults: rank 128 (GaLore's and Online Subspace Descent's, capped at a quarter of a matrix's
+ * smaller side), T = 200 (GaLore's period, whose SVD the method replaces; the reference class's own
+ * default, 1, refreshes every step), learning rate 1e-3, \( \beta = (0.9, 0.999) \), \( \epsilon =
+ * 10^{-8} \) (the reference's), no scale (\( \alpha = 1 \)), weight decay 0, the \( \ell_1 \) norm,
+ * no moment rotation.
  *
  * <p><b>Host reads</b>: at a parameter's first step and on refresh steps, the step's decision
  * ({@link Step#accepted()}, one read) and, when rejected steps the host has not heard of could move

@@ -79,9 +79,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Cost</b> per step for a projected m x n parameter at rank r: 2 products, \( 4 m n r \)
  * flops (down and up the projection), plus the method's own work, and Adam's passes over the \( r
- * \max(m, n) \) moments; 2 to 3 passes over the mn entries (scale, weight decay, reshape). Memory:
- * the moments, \( 2 r \max(m, n) \) numbers (the projected side's length s replaced by r), and the
- * method's state.
+ * \max(m, n) \) moments (the scale among them); over the mn entries, the product's output and, with
+ * weight decay, 2 passes. Memory: the moments, \( 2 r \max(m, n) \) numbers (the projected side's
+ * length s replaced by r), and the method's state.
  */
 public abstract class LowRankAdam extends SecondOrderOptimizer {
 

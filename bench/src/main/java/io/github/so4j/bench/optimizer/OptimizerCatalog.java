@@ -344,10 +344,13 @@ public final class OptimizerCatalog {
                         "selection_norm",
                         "1"),
                 // on the MLP the AdamW group (the output layer, the biases) wants a larger rate
-                // than
-                // the projected weights: GaLore's pairing of a rate with a scale of 1/4 (see
+                // than the projected weights: GaLore's pairing of a rate with a scale of 1/4; the
+                // l2 norm keeps the columns with the most energy along the hidden units, which
+                // have no order a cosine could exploit, and ends steadier over seeds (see
                 // docs/lowrank.md)
-                Map.of(Workload.MLP, defaults("lr", "0.01", "scale", "0.25")),
+                Map.of(
+                        Workload.MLP,
+                        defaults("lr", "0.01", "scale", "0.25", "selection_norm", "2")),
                 s ->
                         DctAdam.builder()
                                 .optLearningRate(s.getFloat("lr"))

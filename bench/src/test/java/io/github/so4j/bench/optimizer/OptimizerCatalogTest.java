@@ -87,7 +87,8 @@ class OptimizerCatalogTest {
     /**
      * The low-rank methods' settings reach the optimizers: rank, period, scale, the subspace
      * iteration and GaLore's cross-head projection, DCT-Adam's moment rotation; the mlp defaults
-     * (DCT-Adam's rate 0.01 with scale 0.25, GaLore's rate 0.0075) apply to the mlp workload only.
+     * (DCT-Adam's rate 0.01 with scale 0.25 and the l2 selection norm, GaLore's rate 0.0075) apply
+     * to the mlp workload only.
      */
     @Test
     void theLowRankSettingsReachTheOptimizers() {
@@ -117,11 +118,13 @@ class OptimizerCatalogTest {
         DctAdam mlp = (DctAdam) catalog.get("dct-adam").create(Workload.MLP, Map.of());
         assertEquals(0.01f, mlp.getLearningRateTracker().getNewValue("", 1));
         assertEquals(0.25f, mlp.getScale());
+        assertEquals(2, mlp.getSelectionNorm());
         GaLore mlpGalore = (GaLore) catalog.get("galore").create(Workload.MLP, Map.of());
         assertEquals(0.0075f, mlpGalore.getLearningRateTracker().getNewValue("", 1));
         DctAdam cnn = (DctAdam) catalog.get("dct-adam").create(Workload.CNN, Map.of());
         assertEquals(0.001f, cnn.getLearningRateTracker().getNewValue("", 1));
         assertEquals(1f, cnn.getScale());
+        assertEquals(1, cnn.getSelectionNorm());
         OnlineSubspaceDescent osd =
                 (OnlineSubspaceDescent)
                         catalog.get("osd").create(Workload.MLP, Map.of("update_period", "100"));

@@ -3,6 +3,7 @@ package io.github.so4j.bench;
 import io.github.so4j.bench.compare.CompareCommand;
 import io.github.so4j.bench.jmh.JmhCommand;
 import io.github.so4j.bench.reproduce.ReproduceCommand;
+import io.github.so4j.bench.tune.TuneCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -11,10 +12,12 @@ import picocli.CommandLine.Command;
         name = "so4j",
         mixinStandardHelpOptions = true,
         version = "so4j 0.1.0-SNAPSHOT (DJL 0.36.0, PyTorch 2.7.1)",
-        description = "Second-order optimizers for Deep Java Library: compare, reproduce, measure.",
+        description =
+                "Second-order optimizers for Deep Java Library: compare, reproduce, tune, measure.",
         subcommands = {
             CompareCommand.class,
             ReproduceCommand.class,
+            TuneCommand.class,
             JmhCommand.class,
             CommandLine.HelpCommand.class
         })

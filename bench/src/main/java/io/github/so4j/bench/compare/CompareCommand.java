@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.so4j.bench.data.FashionMnistFiles;
 import io.github.so4j.bench.optimizer.OptimizerCatalog;
+import io.github.so4j.bench.tune.TunedSettings;
 import io.github.so4j.bench.workload.Workload;
 import io.github.so4j.curvature.Devices;
 import java.io.IOException;
@@ -124,6 +125,14 @@ public final class CompareCommand implements Callable<Integer> {
     private Path config;
 
     @Option(
+            names = "--tuned",
+            paramLabel = "FILE",
+            description =
+                    "A settings file written by `./so4j tune` (its \"set\" object, applied as"
+                            + " --set); --set and --config's set win over it.")
+    private Path tuned;
+
+    @Option(
             names = "--out",
             paramLabel = "DIR",
             description = "Output folder. Default: results/<timestamp>.")
@@ -181,6 +190,13 @@ public final class CompareCommand implements Callable<Integer> {
             applyConfig();
         }
         Workload chosenWorkload = parseWorkload();
+        if (tuned != null) {
+            try {
+                sets = TunedSettings.read(tuned, chosenWorkload).under(sets);
+            } catch (IllegalArgumentException e) {
+                throw new ParameterException(spec.commandLine(), "--tuned: " + e.getMessage(), e);
+            }
+        }
         OptimizerCatalog catalog = new OptimizerCatalog();
         Map<String, Map<String, String>> overrides = parseSets(catalog);
         List<OptimizerCatalog.Entry> entries = parseOptimizers(catalog, chosenWorkload, overrides);

@@ -126,7 +126,7 @@ public final class TrainingRun {
         }
     }
 
-    /** Receives every step as it completes (for progress bars). */
+    /** Receives every step as it completes (for progress bars), and may end the run early. */
     public interface StepListener {
 
         /**
@@ -135,6 +135,16 @@ public final class TrainingRun {
          * @param record the step
          */
         void onStep(RunResult.StepRecord record);
+
+        /**
+         * Asked after each step (and its evaluation, if one is due): whether the run ends there.
+         * The result of a run that ends early counts the steps taken, not the plan's.
+         *
+         * @return true to end the run after the step last reported; the default never does
+         */
+        default boolean stop() {
+            return false;
+        }
     }
 
     private TrainingRun() {}
@@ -243,6 +253,7 @@ public final class TrainingRun {
                         plan.evaluations() == 0
                                 ? 0
                                 : Math.max(1, plan.steps() / plan.evaluations());
+                int taken = 0;
                 for (int step = 1; step <= plan.steps(); step++) {
                     if (batches == null || !batches.hasNext()) {
                         batches = train.getData(trainer.getManager(), sampler).iterator();
@@ -286,6 +297,10 @@ public final class TrainingRun {
                                 new RunResult.EvaluationRecord(
                                         step, seconds, e.meanLoss(), e.accuracy()));
                     }
+                    taken = step;
+                    if (listener.stop()) {
+                        break;
+                    }
                 }
                 // after the last step, so that state made at a parameter's first step or at the
                 // first refresh counts
@@ -300,7 +315,7 @@ public final class TrainingRun {
                 if (test == null) {
                     return null;
                 }
-                int timedSteps = plan.steps() - plan.warmupSteps();
+                int timedSteps = taken - plan.warmupSteps();
                 Evaluation onTrain = Evaluation.of(trainer, trainEvaluation, classification);
                 Evaluation onTest = Evaluation.of(trainer, test, classification);
                 return new RunResult(
@@ -309,13 +324,13 @@ public final class TrainingRun {
                         settings.asMap().entrySet().stream()
                                 .map(e -> e.getKey() + "=" + e.getValue())
                                 .collect(Collectors.joining(",")),
-                        plan.steps(),
+                        taken,
                         plan.batchSize(),
                         plan.seed(),
                         onTrain.meanLoss(),
                         onTest.meanLoss(),
                         onTest.accuracy(),
-                        1000 * timedSeconds / timedSteps,
+                        timedSteps > 0 ? 1000 * timedSeconds / timedSteps : Double.NaN,
                         seconds,
                         ProcessMemory.peakRssMb(),
                         plan.targetLoss(),

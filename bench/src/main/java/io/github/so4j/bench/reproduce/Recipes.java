@@ -17,6 +17,7 @@ public final class Recipes {
         add(new ShampooApproximationRecipe());
         add(new HessianSpectrumRecipe());
         add(new ZoSahRecipe());
+        add(new BatchScalingRecipe());
     }
 
     /**

@@ -41,6 +41,13 @@ public final class ReproduceCommand implements Callable<Integer> {
             description = "Folder of the Fashion-MNIST IDX files.")
     private Path data;
 
+    @Option(
+            names = "--full",
+            description =
+                    "Run the recipe's larger version where it has one (batch-scaling: more batch"
+                            + " sizes, a wider grid, two seeds).")
+    private boolean full;
+
     @Option(names = "--no-progress", description = "Do not draw progress bars.")
     private boolean noProgress;
 
@@ -76,7 +83,7 @@ public final class ReproduceCommand implements Callable<Integer> {
         }
         Path folder = out != null ? out : Path.of("results", chosen.name());
         Files.createDirectories(folder);
-        chosen.run(new RecipeContext(folder, data, Devices.preferred(), stdout, !noProgress));
+        chosen.run(new RecipeContext(folder, data, Devices.preferred(), stdout, !noProgress, full));
         return 0;
     }
 }

@@ -9,7 +9,6 @@ import io.github.so4j.bench.tune.Grid;
 import io.github.so4j.bench.tune.Score;
 import io.github.so4j.bench.tune.Sweep;
 import io.github.so4j.bench.tune.SweepTables;
-import io.github.so4j.bench.tune.TunedSettings;
 import io.github.so4j.bench.workload.Workload;
 import io.github.so4j.bench.workload.WorkloadData;
 import java.nio.charset.StandardCharsets;
@@ -33,14 +32,15 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * the batch doubles) up to larger batches than SGD with momentum.
  *
  * <p>Default size: batches 128, 256, 512, 1024 (8x), 3 learning rates a factor 2 apart centred at
- * the optimizer's tuned rate at batch 128 ({@link TunedSettings#bundled}, else the catalog's) times
- * the square root of the batch's ratio to 128, seed 0, target 0.40, at most {@value #MAX_STEPS}
- * steps. {@code --full}: batches 64 to 4096 (64x), 5 learning rates, seeds 0 and 1. Each batch
- * size's runs go to {@code b<batch>/} (one file per finished run: a stopped recipe resumes). Writes
- * {@code batch-scaling.png} (log-log, with the line of perfect scaling), {@code batch-scaling.md}
- * (the table and each batch's sweep) and {@code summary.json} (a row per optimizer and batch).
- * Cost: a training run per optimizer, batch, point and seed, each until the target or the step
- * budget.
+ * the catalog's rate for the MLP (tuned at batch 128) times the square root of the batch's ratio to
+ * 128, and for K-FAC each with KL clip 1e-3 and 1e-2 (while the clip binds it, not the rate, sets
+ * K-FAC's step), the other settings at the catalog's, seed 0, target 0.40, at most {@value
+ * #MAX_STEPS} steps. {@code --full}: batches 64 to 4096 (64x), 5 learning rates, seeds 0 and 1.
+ * Each batch size's runs go to {@code b<batch>/} (one file per finished run: a stopped recipe
+ * resumes). Writes {@code batch-scaling.png} (log-log, with the line of perfect scaling), {@code
+ * batch-scaling.md} (the table and each batch's sweep) and {@code summary.json} (a row per
+ * optimizer and batch). Cost: a training run per optimizer, batch, point and seed, each until the
+ * target or the step budget.
  */
 final class BatchScalingRecipe implements Recipe {
 
@@ -53,8 +53,11 @@ final class BatchScalingRecipe implements Recipe {
     /** The step budget of every run; a run that has not reached the target by then has not. */
     static final int MAX_STEPS = 1000;
 
-    /** The batch size whose tuned settings centre the grids. */
+    /** The batch size at which the grids are centred at the catalog's learning rates. */
     static final int BASE_BATCH = 128;
+
+    /** K-FAC's KL clips of the study: the catalog's 1e-3 and ten times it. */
+    static final List<Double> KFAC_KL_CLIPS = List.of(1e-3, 1e-2);
 
     /**
      * A size of the study.
@@ -137,8 +140,6 @@ final class BatchScalingRecipe implements Recipe {
         Size chosen = size != null ? size : context.full() ? Size.FULL : Size.DEFAULT;
         Workload workload = Workload.MLP;
         OptimizerCatalog catalog = new OptimizerCatalog();
-        Map<String, Map<String, String>> base =
-                TunedSettings.bundled(workload).map(TunedSettings::byOptimizer).orElse(Map.of());
         context.stdout()
                 .printf(
                         Locale.ROOT,
@@ -157,8 +158,13 @@ final class BatchScalingRecipe implements Recipe {
                             chosen.lrPoints(), 2, 1, 10, Math.sqrt((double) batch / BASE_BATCH));
             List<Grid> grids = new ArrayList<>();
             for (String name : OPTIMIZERS) {
-                OptimizerCatalog.Entry entry = catalog.get(name);
-                grids.add(Grid.around(entry, workload, layout, base.getOrDefault(name, Map.of())));
+                Grid grid = Grid.around(catalog.get(name), workload, layout);
+                if (name.equals("kfac")) {
+                    // K-FAC's KL clip caps the step at sqrt(kl_clip / (g . F^-1 g)) whatever the
+                    // learning rate while it binds, so the rate alone does not tune its step
+                    grid = grid.with("kl_clip", KFAC_KL_CLIPS);
+                }
+                grids.add(grid);
             }
             Sweep.Setup setup =
                     new Sweep.Setup(

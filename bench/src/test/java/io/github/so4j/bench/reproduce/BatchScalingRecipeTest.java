@@ -66,6 +66,11 @@ class BatchScalingRecipeTest {
     }
 
     @Test
+    void reproduceKnowsTheRecipe() {
+        assertEquals("batch-scaling", new Recipes().get("batch-scaling").name());
+    }
+
+    @Test
     void rowsKeepTheBestPointAndMarkAGridEdge() {
         List<BatchScalingRecipe.Row> rows = rows();
         BatchScalingRecipe.Row sgd128 = rows.get(0);

@@ -5,10 +5,11 @@ import java.util.List;
 
 /**
  * How a sweep chooses its point. In order: a point where any seed diverged loses to every point
- * where none did; a point where every seed reached the target beats one where some did not; among
- * those that reached it, the smaller mean steps (or seconds) to the target wins; then, and for
- * points that did not reach it, the smaller mean final training loss; a tie that remains goes to
- * the point listed first, the smaller learning rate of the grid (the less aggressive setting).
+ * where none did; a point where every seed reached the target (and none lost it again: ended the
+ * budget above it, {@link Trial#lostTarget}) beats one where some did not; among those that reached
+ * it, the smaller mean steps (or seconds) to the target wins; then, and for points that did not
+ * reach it, the smaller mean final training loss; a tie that remains goes to the point listed
+ * first, the smaller learning rate of the grid (the less aggressive setting).
  *
  * <p>{@link #STEPS} is the default: within one optimizer's sweep a step costs the same at every
  * point of the grid (the tuned settings change no array's size), so the steps to the target rank
@@ -33,7 +34,9 @@ public enum Criterion {
      * @return the description
      */
     public String description() {
-        return description + "; a point where a seed diverged loses";
+        return description
+                + "; a seed that reached the target and ended above it has not reached it; a"
+                + " point where a seed diverged loses";
     }
 
     /**

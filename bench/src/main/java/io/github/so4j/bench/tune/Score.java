@@ -39,12 +39,21 @@ public record Score(String optimizer, Map<String, String> settings, List<Trial> 
     }
 
     /**
-     * Returns whether every seed reached the target.
+     * Returns whether every seed reached the target and none lost it ({@link Trial#lostTarget}).
      *
      * @return true if all did
      */
     public boolean reached() {
-        return trials.stream().allMatch(Trial::reached);
+        return trials.stream().allMatch(t -> t.reached() && !t.lostTarget());
+    }
+
+    /**
+     * Returns whether a seed reached the target and lost it by the end of the budget.
+     *
+     * @return true if one did
+     */
+    public boolean lostTarget() {
+        return trials.stream().anyMatch(Trial::lostTarget);
     }
 
     /**

@@ -53,8 +53,9 @@ public final class SweepTables {
 
     /**
      * Writes one Markdown table per optimizer: a row per point with its settings, mean steps and
-     * seconds to the target ({@code not reached}), mean final training loss ({@code diverged} where
-     * a seed diverged) and, with several seeds, each seed's final loss; the chosen row in bold.
+     * seconds to the target ({@code not reached}; {@code lost} where a seed reached it and ended
+     * above it), mean final training loss ({@code diverged} where a seed diverged) and, with
+     * several seeds, each seed's final loss; the chosen row in bold.
      *
      * @param criterion the criterion
      * @param scores per optimizer its points' scores in grid order
@@ -117,6 +118,9 @@ public final class SweepTables {
     private static String cell(Score s, double value, String format, String mark) {
         if (s.diverged()) {
             return "diverged";
+        }
+        if (s.lostTarget()) {
+            return "lost";
         }
         if (!s.reached()) {
             return "not reached";

@@ -29,6 +29,7 @@ import java.util.Map;
  * @param msPerStep the mean time of a step
  * @param diverged whether the run diverged: a non-finite batch or final loss, or a final training
  *     loss above the first batch's
+ * @param targetLoss the run's target loss (NaN when unknown)
  */
 public record Trial(
         String optimizer,
@@ -40,7 +41,8 @@ public record Trial(
         int stepsToTarget,
         double secondsToTarget,
         double msPerStep,
-        boolean diverged) {
+        boolean diverged,
+        double targetLoss) {
 
     private static final ObjectMapper JSON =
             new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -58,6 +60,7 @@ public record Trial(
      * @param secondsToTarget the seconds to the target, or NaN
      * @param msPerStep the mean time of a step
      * @param diverged whether the run diverged
+     * @param targetLoss the run's target loss
      */
     public Trial {
         settings = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(settings));
@@ -85,7 +88,8 @@ public record Trial(
                 result.stepsToTarget(),
                 result.secondsToTarget(),
                 result.msPerStep(),
-                diverged);
+                diverged,
+                result.targetLoss());
     }
 
     /**
@@ -95,6 +99,17 @@ public record Trial(
      */
     public boolean reached() {
         return stepsToTarget >= 0;
+    }
+
+    /**
+     * Returns whether the run reached the target and then lost it: it went on past the crossing and
+     * its final training loss is above the target (a rate that gets there fast and then climbs, or
+     * oscillates, is not a setting to keep).
+     *
+     * @return true if the target was reached and lost
+     */
+    public boolean lostTarget() {
+        return reached() && steps > stepsToTarget && finalTrainLoss > targetLoss;
     }
 
     /**
@@ -115,6 +130,7 @@ public record Trial(
         map.put("seconds_to_target", finite(secondsToTarget));
         map.put("ms_per_step", finite(msPerStep));
         map.put("diverged", diverged);
+        map.put("target_loss", finite(targetLoss));
         Files.createDirectories(file.toAbsolutePath().getParent());
         Path partial = file.resolveSibling(file.getFileName() + ".part");
         JSON.writeValue(partial.toFile(), map);
@@ -149,7 +165,8 @@ public record Trial(
                 node.get("steps_to_target").isNull() ? -1 : node.get("steps_to_target").asInt(),
                 number(node, "seconds_to_target"),
                 number(node, "ms_per_step"),
-                node.get("diverged").asBoolean());
+                node.get("diverged").asBoolean(),
+                number(node, "target_loss"));
     }
 
     private static Double finite(double value) {

@@ -32,13 +32,15 @@ class BatchScalingRecipeTest {
                                 optimizer,
                                 Map.of("lr", lr),
                                 0,
-                                Math.max(steps, 1000),
+                                // runs stop at the target, else at the budget of 1000 steps
+                                steps < 0 ? 1000 : steps,
                                 2.3,
                                 0.4,
                                 steps,
                                 steps < 0 ? Double.NaN : steps / 100.0,
                                 10,
-                                false)));
+                                false,
+                                0.40)));
     }
 
     /** sgd 400 -> 200 -> not reached; kfac 200 -> 100 -> 60; adam 300 -> 150 -> 90. */
@@ -92,11 +94,41 @@ class BatchScalingRecipeTest {
         String verdict = BatchScalingRecipe.verdict(rows(), batches);
         assertTrue(verdict.contains("adam 3.33x; kfac 3.33x;"), verdict);
         assertTrue(verdict.contains("sgd n/a (target not reached);"), verdict);
+        // 200 / 400 and 100 / 200
+        assertTrue(verdict.contains("batch 128 0.50; batch 512 0.50; batch 1024 n/a;"), verdict);
         assertTrue(
-                verdict.contains(
-                        "SGD with momentum does not reach the target in the budget (at most half: yes)"),
+                verdict.contains("K-FAC needs at most half of SGD with momentum's steps: yes"),
                 verdict);
         assertTrue(verdict.contains("Verdict: reproduced"), verdict);
+    }
+
+    @Test
+    void theVerdictJudgesScalingNotTheStepsAlone() {
+        // K-FAC needs fewer steps everywhere but scales worse than SGD (2x against 4x); Adam
+        // scales as SGD does: not better
+        List<BatchScalingRecipe.Row> rows =
+                List.of(
+                        BatchScalingRecipe.row("sgd", 128, List.of(point("sgd", "0.05", 400))),
+                        BatchScalingRecipe.row("sgd", 1024, List.of(point("sgd", "0.1", 100))),
+                        BatchScalingRecipe.row("adam", 128, List.of(point("adam", "0.001", 300))),
+                        BatchScalingRecipe.row("adam", 1024, List.of(point("adam", "0.002", 75))),
+                        BatchScalingRecipe.row("kfac", 128, List.of(point("kfac", "0.1", 100))),
+                        BatchScalingRecipe.row("kfac", 1024, List.of(point("kfac", "0.1", 50))));
+        String verdict = BatchScalingRecipe.verdict(rows, List.of(128, 1024));
+        assertTrue(verdict.contains("sgd 4.00x; adam 4.00x; kfac 2.00x;"), verdict);
+        assertTrue(
+                verdict.contains("K-FAC needs at most half of SGD with momentum's steps: yes"),
+                verdict);
+        assertTrue(
+                verdict.contains(
+                        "Verdict: not reproduced (scales better than SGD with momentum: Adam no, K-FAC no)"),
+                verdict);
+        // Adam scaling by 5x: partly
+        List<BatchScalingRecipe.Row> better = new java.util.ArrayList<>(rows);
+        better.set(3, BatchScalingRecipe.row("adam", 1024, List.of(point("adam", "0.002", 60))));
+        assertTrue(
+                BatchScalingRecipe.verdict(better, List.of(128, 1024))
+                        .contains("Verdict: partly reproduced"));
     }
 
     @Test

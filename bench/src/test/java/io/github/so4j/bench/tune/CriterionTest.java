@@ -19,8 +19,9 @@ class CriterionTest {
 
     private static Trial trial(
             String lr, long seed, double loss, int steps, double seconds, boolean diverged) {
+        // a full budget of 1000 steps, target 0.45
         return new Trial(
-                "adam", Map.of("lr", lr), seed, 100, 2.3, loss, steps, seconds, 1, diverged);
+                "adam", Map.of("lr", lr), seed, 1000, 2.3, loss, steps, seconds, 1, diverged, 0.45);
     }
 
     @Test
@@ -48,6 +49,22 @@ class CriterionTest {
         Score poor = point("0.0001", 2.0, -1, Double.NaN, false);
         assertSame(poor, Criterion.STEPS.best(List.of(diverged, poor)));
         assertTrue(Criterion.STEPS.order().compare(poor, diverged) < 0);
+    }
+
+    @Test
+    void aPointThatReachesTheTargetAndEndsAboveItCountsAsNotReached() {
+        Score fastThenClimbs = point("0.04", 0.64, 106, 0.5, false);
+        Score steady = point("0.01", 0.36, 149, 0.8, false);
+        assertTrue(fastThenClimbs.lostTarget());
+        assertTrue(!fastThenClimbs.reached() && steady.reached());
+        assertSame(steady, Criterion.STEPS.best(List.of(fastThenClimbs, steady)));
+        // against points that never reached the target, the final loss decides
+        Score neverButLow = point("0.001", 0.50, -1, Double.NaN, false);
+        assertSame(neverButLow, Criterion.STEPS.best(List.of(fastThenClimbs, neverButLow)));
+        // a run stopped at the target has not lost it, whatever its loss over the whole set
+        Trial stopped =
+                new Trial("adam", Map.of("lr", "1"), 0, 106, 2.3, 0.5, 106, 0.5, 1, false, 0.45);
+        assertTrue(stopped.reached() && !stopped.lostTarget());
     }
 
     @Test

@@ -76,6 +76,16 @@ import org.slf4j.LoggerFactory;
  * examples of the Fisher, for a loss averaged over every token ({@link LossAverage#ROWS}, the
  * default; {@link Builder#optLossAverage} for a loss averaged over sequences).
  *
+ * <p><b>The adaptive step</b> ({@link Builder#optAdaptiveStep}, {@link
+ * Builder#optAdaptiveDamping}): the learning rate and momentum of every step from the exact
+ * quadratic model of the batch objective, \( \delta = w_0 \Delta + w_1 v \) with \( (A + \lambda D)
+ * w = -b \) in the plane of the preconditioned gradient \( \Delta \) and the previous update v, and
+ * the damping adapted by the Levenberg-Marquardt rule every few steps ({@link QuadraticModelStep},
+ * {@link AdaptiveDamping}). It needs the batch: {@link #trainStep} (or {@link #prepare} before each
+ * update) instead of {@code EasyTrain}'s step; plain {@code EasyTrain.fit} keeps the fixed mode. It
+ * reads from the device every step (the decision, the curvature products' norms, the 2 x 2 model),
+ * and costs about two Gauss-Newton products (some 14 forward passes) more than a K-FAC step.
+ *
  * <p>The step guard ({@link Step}): a step is taken only if every gradient, the factor statistics
  * and the preconditioned norm \( \sum_\ell \langle V_\ell, M_\ell \rangle \) are finite (a float32
  * gradient of 1e30 overflows it); on refresh steps, decided on the host before the inverses are

@@ -42,30 +42,31 @@ class KfacAutoencoderRecipeTest {
     }
 
     @Test
-    void targetIsTheMeanOfTheLastTwentyBatches() {
+    void targetIsTheMeanOfTheLastWindow() {
+        assertEquals(5, KfacAutoencoderRecipe.WINDOW);
         RunResult sgd = run("sgd", 100, 200, 1);
-        // the last 20 losses are 200 - 81 ... 200 - 100: mean 200 - 90.5
-        assertEquals(109.5, KfacAutoencoderRecipe.finalWindowLoss(sgd), 1e-12);
-        RunResult withTarget = KfacAutoencoderRecipe.withTarget(sgd, 109.5);
-        // the 20-batch mean at step t is 200 - (t - 9.5): first at most 109.5 at t = 100
+        // the last 5 losses are 200 - 96 ... 200 - 100: mean 200 - 98
+        assertEquals(102, KfacAutoencoderRecipe.finalWindowLoss(sgd), 1e-12);
+        RunResult withTarget = KfacAutoencoderRecipe.withTarget(sgd, 102);
+        // the 5-batch mean at step t is 200 - (t - 2): first at most 102 at t = 100
         assertEquals(100, withTarget.stepsToTarget());
         assertEquals(100, withTarget.secondsToTarget(), 0.0);
-        RunResult fast = KfacAutoencoderRecipe.withTarget(run("kfac", 100, 200, 5), 109.5);
-        // 200 - 5 (t - 9.5) <= 109.5 from t = 27.6, so step 28
-        assertEquals(28, fast.stepsToTarget());
+        RunResult fast = KfacAutoencoderRecipe.withTarget(run("kfac", 100, 200, 5), 102);
+        // 200 - 5 (t - 2) <= 102 from t = 21.6, so step 22
+        assertEquals(22, fast.stepsToTarget());
     }
 
     @Test
     void verdictCountsTheThreeConditions() {
-        double target = 109.5;
+        double target = 102;
         RunResult sgd = KfacAutoencoderRecipe.withTarget(run("sgd", 100, 200, 1), target);
         RunResult adam = KfacAutoencoderRecipe.withTarget(run("adam", 100, 200, 1.5), target);
         RunResult kfac = KfacAutoencoderRecipe.withTarget(run("kfac", 100, 200, 5), target);
         String text = KfacAutoencoderRecipe.verdict(sgd, adam, kfac);
-        assertTrue(text.contains("Verdict: partly reproduced"), text); // 28 steps > 100 / 5
+        assertTrue(text.contains("Verdict: partly reproduced"), text); // 22 steps > 100 / 5
         RunResult faster = KfacAutoencoderRecipe.withTarget(run("kfac", 100, 200, 10), target);
         text = KfacAutoencoderRecipe.verdict(sgd, adam, faster);
-        assertTrue(text.contains("Verdict: reproduced"), text); // step 20 = 100 / 5, 20 s < 100 s
+        assertTrue(text.contains("Verdict: reproduced"), text); // step 12 <= 100 / 5, 12 s < 100 s
         RunResult slow = KfacAutoencoderRecipe.withTarget(run("kfac", 100, 200, 0.5), target);
         text = KfacAutoencoderRecipe.verdict(sgd, adam, slow);
         assertTrue(text.contains("Verdict: not reproduced"), text);

@@ -5,6 +5,10 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
+import ai.djl.training.EasyTrain;
+import ai.djl.training.Trainer;
+import ai.djl.training.dataset.Batch;
+import ai.djl.training.loss.Loss;
 import ai.djl.training.tracker.Tracker;
 import io.github.so4j.curvature.Finite;
 import io.github.so4j.curvature.Workspace;
@@ -14,6 +18,8 @@ import io.github.so4j.curvature.kfac.KroneckerHealth;
 import io.github.so4j.curvature.kfac.KroneckerSettings;
 import io.github.so4j.curvature.kfac.LayerDirection;
 import io.github.so4j.curvature.kfac.LossAverage;
+import io.github.so4j.curvature.subspace.BatchCurvature;
+import io.github.so4j.optimizers.kfac.AdaptiveDamping;
 import io.github.so4j.optimizers.kfac.CapturedLayer;
 import io.github.so4j.optimizers.kfac.CurvatureEstimator;
 import io.github.so4j.optimizers.kfac.CurvatureEstimator.Layer;
@@ -21,6 +27,7 @@ import io.github.so4j.optimizers.kfac.CurvatureEstimator.Schedule;
 import io.github.so4j.optimizers.kfac.FirstOrderRule;
 import io.github.so4j.optimizers.kfac.Instrumentation;
 import io.github.so4j.optimizers.kfac.MonteCarloFisher;
+import io.github.so4j.optimizers.kfac.QuadraticModelStep;
 import io.github.so4j.optimizers.transform.Chain;
 import io.github.so4j.optimizers.transform.Momentum;
 import io.github.so4j.optimizers.transform.Transform;
@@ -69,6 +76,16 @@ import org.slf4j.LoggerFactory;
  * examples of the Fisher, for a loss averaged over every token ({@link LossAverage#ROWS}, the
  * default; {@link Builder#optLossAverage} for a loss averaged over sequences).
  *
+ * <p><b>The adaptive step</b> ({@link Builder#optAdaptiveStep}, {@link
+ * Builder#optAdaptiveDamping}): the learning rate and momentum of every step from the exact
+ * quadratic model of the batch objective, \( \delta = w_0 \Delta + w_1 v \) with \( (A + \lambda D)
+ * w = -b \) in the plane of the preconditioned gradient \( \Delta \) and the previous update v, and
+ * the damping adapted by the Levenberg-Marquardt rule every few steps ({@link QuadraticModelStep},
+ * {@link AdaptiveDamping}). It needs the batch: {@link #trainStep} (or {@link #prepare} before each
+ * update) instead of {@code EasyTrain}'s step; plain {@code EasyTrain.fit} keeps the fixed mode. It
+ * reads from the device every step (the decision, the curvature products' norms, the 2 x 2 model),
+ * and costs about two Gauss-Newton products (some 14 forward passes) more than a K-FAC step.
+ *
  * <p>The step guard ({@link Step}): a step is taken only if every gradient, the factor statistics
  * and the preconditioned norm \( \sum_\ell \langle V_\ell, M_\ell \rangle \) are finite (a float32
  * gradient of 1e30 overflows it); on refresh steps, decided on the host before the inverses are
@@ -108,6 +125,7 @@ public final class Kfac extends SecondOrderOptimizer {
 
     private static final Logger logger = LoggerFactory.getLogger(Kfac.class);
     private static final String STATE = "kfac/";
+    private static final String ADAPTIVE = STATE + "adaptive/";
     private static final String UNINSTRUMENTED =
             "K-FAC found no instrumented layer among the model's trained parameters: pass the"
                     + " model's block through Kfac.instrument(block) before initializing the model"
@@ -148,6 +166,9 @@ public final class Kfac extends SecondOrderOptimizer {
     private final Instrumentation instrumentation = new Instrumentation();
     private final CurvatureEstimator estimator;
 
+    /** Learning rate and momentum from the quadratic model (and the damping rule), or null. */
+    private final QuadraticModelStep adaptive;
+
     /** \( d + \omega w \), or null without weight decay. */
     private final Transform l2;
 
@@ -162,7 +183,7 @@ public final class Kfac extends SecondOrderOptimizer {
         this.damping = builder.damping;
         this.factorUpdateFrequency = builder.factorUpdateFrequency;
         this.inverseUpdateFrequency = builder.inverseUpdateFrequency;
-        this.klClip = builder.klClip;
+        this.klClip = builder.adaptiveStep ? Float.POSITIVE_INFINITY : builder.klClip;
         this.momentum = builder.momentum;
         this.settings =
                 new KroneckerSettings(
@@ -179,12 +200,33 @@ public final class Kfac extends SecondOrderOptimizer {
                         : FirstOrderRule.sgd(builder.momentum);
         this.allowUninstrumented = builder.allowUninstrumented;
         instrumentation.setLabelSeed(builder.seed);
+        if (builder.adaptiveStep
+                && weightDecayMode == WeightDecay.DECOUPLED
+                && weightDecay() != 0) {
+            throw new IllegalArgumentException(
+                    "adaptiveStep needs weightDecayMode L2 (the objective's L2 term), but"
+                            + " weightDecayMode was DECOUPLED with weight decay "
+                            + weightDecay());
+        }
+        this.adaptive =
+                builder.adaptiveStep
+                        ? new QuadraticModelStep(
+                                builder.quadraticCurvature,
+                                builder.adaptiveDamping
+                                        ? new AdaptiveDamping(
+                                                builder.fixedDamping,
+                                                builder.minDamping,
+                                                builder.maxDamping,
+                                                builder.dampingAdaptationInterval,
+                                                builder.dampingAdaptationDecay)
+                                        : null)
+                        : null;
         this.estimator =
                 new CurvatureEstimator(
                         instrumentation,
                         settings,
                         lossAverage,
-                        damping,
+                        adaptive == null ? damping : identityWeight(),
                         factorUpdateFrequency,
                         inverseUpdateFrequency,
                         fisher == Fisher.MONTE_CARLO);
@@ -287,6 +329,9 @@ public final class Kfac extends SecondOrderOptimizer {
         counters.put("refreshes", h.refreshes());
         counters.put("failedRefreshes", h.failedRefreshes());
         counters.put("inverseFallbacks", h.inverseFallbacks());
+        if (adaptive != null) {
+            counters.putAll(adaptive.health());
+        }
         for (Map.Entry<CapturedLayer, KroneckerHealth> entry : layers.entrySet()) {
             KroneckerHealth layer = entry.getValue();
             if (layer.rejectedFactorUpdates() + layer.failedRefreshes() + layer.inverseFallbacks()
@@ -301,6 +346,7 @@ public final class Kfac extends SecondOrderOptimizer {
     @Override
     protected Map<String, NDArray> computeStep(
             List<ParameterGradient> parameters, NDManager owner, Step step) {
+        BatchCurvature batch = adaptive == null ? null : adaptive.take();
         Map<String, ParameterGradient> byKey = new HashMap<>();
         for (ParameterGradient p : parameters) {
             byKey.put(p.key(), p);
@@ -345,6 +391,12 @@ public final class Kfac extends SecondOrderOptimizer {
         if (!squaredNorms.isEmpty()) {
             clip(preconditioned, sortedSum(squaredNorms), schedule, step, parameters);
         }
+        if (adaptive != null) {
+            Map<String, NDArray> directions =
+                    adaptiveStep(batch, parameters, m, preconditioned, owner, step);
+            estimator.prepareNextStep(schedule);
+            return directions;
+        }
         Map<String, NDArray> directions = new HashMap<>();
         for (ParameterGradient p : parameters) {
             NDArray v = preconditioned.get(p.key());
@@ -354,6 +406,103 @@ public final class Kfac extends SecondOrderOptimizer {
         }
         estimator.prepareNextStep(schedule);
         return directions;
+    }
+
+    /**
+     * The adaptive step ({@link QuadraticModelStep}) of a step decided on the host: \( \Delta \) is
+     * \( V_\ell \) on layers with a preconditioner and \( g + \omega w \) elsewhere.
+     */
+    private Map<String, NDArray> adaptiveStep(
+            BatchCurvature batch,
+            List<ParameterGradient> parameters,
+            Map<String, NDArray> m,
+            Map<String, NDArray> preconditioned,
+            NDManager owner,
+            Step step) {
+        if (!step.accepted()) {
+            return null;
+        }
+        Map<String, NDArray> gradients = new HashMap<>(m);
+        for (ParameterGradient p : parameters) {
+            if (!gradients.containsKey(p.key())) {
+                gradients.put(p.key(), withL2(p, step));
+            }
+        }
+        AdaptiveDamping rule = adaptive.damping();
+        long index = step.lowestPossibleIndex();
+        double lambda =
+                rule != null
+                        ? rule.value()
+                        : damping.getNewValue((int) Math.min(index - 1, Integer.MAX_VALUE));
+        boolean adapt = rule != null && step.isDue(rule::adapts);
+        return adaptive.step(
+                batch,
+                gradients,
+                preconditioned,
+                lambda,
+                rescaleGrad,
+                weightDecay(),
+                adapt,
+                owner,
+                step.scope());
+    }
+
+    /** \( \lambda + \omega \), the identity weight of the inverses in the adaptive step. */
+    private Tracker identityWeight() {
+        float decay = weightDecay();
+        AdaptiveDamping rule = adaptive.damping();
+        Tracker fixed = damping;
+        return n -> (float) ((rule != null ? rule.value() : fixed.getNewValue(n)) + decay);
+    }
+
+    /**
+     * Trains on one batch with the adaptive step: {@code EasyTrain.trainBatch}, then {@link
+     * #prepare}, then {@code trainer.step()}. Without {@link Builder#optAdaptiveStep} it is {@code
+     * EasyTrain.trainBatch} and {@code trainer.step()}. (With {@link Fisher#MONTE_CARLO}, call
+     * {@link MonteCarloFisher#trainBatch}, {@link #prepare} and {@code trainer.step()} instead.)
+     *
+     * @param trainer a trainer whose optimizer is this one, of the instrumented model
+     * @param batch the batch. Not modified.
+     */
+    public void trainStep(Trainer trainer, Batch batch) {
+        EasyTrain.trainBatch(trainer, batch);
+        if (adaptive != null) {
+            prepare(
+                    trainer.getModel().getBlock(),
+                    trainer.getLoss(),
+                    batch.getData(),
+                    batch.getLabels());
+        }
+        trainer.step();
+    }
+
+    /**
+     * Hands the adaptive step the batch of the next update, whose backward has run: the quadratic
+     * model and the reduction ratio are evaluated on it. The arrays stay the caller's and must stay
+     * open until the update.
+     *
+     * @param block the block being trained
+     * @param loss its loss
+     * @param data the batch's inputs. Not modified.
+     * @param labels the batch's labels. Not modified.
+     * @throws IllegalStateException if the optimizer was built without {@link
+     *     Builder#optAdaptiveStep}
+     */
+    public void prepare(Block block, Loss loss, NDList data, NDList labels) {
+        if (adaptive == null) {
+            throw new IllegalStateException(
+                    "prepare is for the adaptive step: build with optAdaptiveStep(true)");
+        }
+        adaptive.prepare(block, loss, data, labels);
+    }
+
+    /**
+     * Returns the adaptive step, for its values and counters.
+     *
+     * @return the step, or null without {@link Builder#optAdaptiveStep}
+     */
+    public QuadraticModelStep adaptiveStep() {
+        return adaptive;
     }
 
     /**
@@ -468,6 +617,7 @@ public final class Kfac extends SecondOrderOptimizer {
     protected void writeState(OptimizerState state) {
         estimator.write(state, STATE);
         writeRules(state);
+        writeAdaptive(state);
     }
 
     /**
@@ -480,6 +630,24 @@ public final class Kfac extends SecondOrderOptimizer {
     protected void measureState(OptimizerState state) {
         estimator.measure(state, STATE);
         writeRules(state);
+        writeAdaptive(state);
+    }
+
+    /** The adaptive step's damping and previous update v, by parameter name. */
+    private void writeAdaptive(OptimizerState state) {
+        if (adaptive == null) {
+            return;
+        }
+        if (adaptive.damping() != null) {
+            state.putDouble(ADAPTIVE + "damping", adaptive.damping().value());
+        }
+        List<String> names = new ArrayList<>();
+        for (String key : adaptive.velocityKeys()) {
+            String name = state.nameOf(key);
+            names.add(name);
+            state.put(ADAPTIVE + "velocity/" + name, adaptive.velocity(key));
+        }
+        state.putStrings(ADAPTIVE + "velocities", names);
     }
 
     private void writeRules(OptimizerState state) {
@@ -513,6 +681,9 @@ public final class Kfac extends SecondOrderOptimizer {
             }
             throw e;
         }
+        if (adaptive != null) {
+            readAdaptive(state);
+        }
         estimator.install(restored);
         if (covered != null) {
             covered.close();
@@ -524,10 +695,28 @@ public final class Kfac extends SecondOrderOptimizer {
         }
     }
 
+    private void readAdaptive(OptimizerState state) {
+        if (adaptive.damping() != null && state.contains(ADAPTIVE + "damping")) {
+            adaptive.damping().restore(state.getDouble(ADAPTIVE + "damping"));
+        }
+        Map<String, NDArray> velocities = new HashMap<>();
+        NDManager manager = state.parameterManager().newSubManager();
+        if (state.contains(ADAPTIVE + "velocities")) {
+            for (String name : state.getStrings(ADAPTIVE + "velocities")) {
+                velocities.put(
+                        state.keyOf(name), state.array(ADAPTIVE + "velocity/" + name, manager));
+            }
+        }
+        adaptive.restore(velocities, manager);
+    }
+
     /** {@inheritDoc} */
     @Override
     protected boolean parametersChanged(List<String> keys) {
         boolean restarted = estimator.retain(Set.copyOf(keys));
+        if (adaptive != null) {
+            adaptive.retain(Set.copyOf(keys));
+        }
         if (covered != null) {
             covered.retain(keys);
         }
@@ -650,6 +839,14 @@ public final class Kfac extends SecondOrderOptimizer {
         private long seed;
         private int maxConsecutiveFailures = KroneckerSettings.DEFAULT.maxConsecutiveFailures();
         private int hostEigenLimit = KroneckerSettings.DEFAULT.hostEigenLimit();
+        private boolean adaptiveStep;
+        private boolean adaptiveDamping;
+        private QuadraticModelStep.Curvature quadraticCurvature =
+                QuadraticModelStep.Curvature.GAUSS_NEWTON;
+        private double minDamping = 1e-5;
+        private double maxDamping = 1000;
+        private int dampingAdaptationInterval = 5;
+        private double dampingAdaptationDecay = 0.95;
 
         Builder() {
             super(0.1f);
@@ -885,6 +1082,74 @@ public final class Kfac extends SecondOrderOptimizer {
         }
 
         /**
+         * Chooses the learning rate and the momentum of every step from the exact quadratic model
+         * of the batch objective ({@link QuadraticModelStep}): the step is \( \delta = w_0 \Delta +
+         * w_1 v \) with \( (A + \lambda D) w = -b \) in the plane of the preconditioned gradient
+         * and the previous update. It needs the batch: train with {@link Kfac#trainStep} (or call
+         * {@link Kfac#prepare} before each update); {@code EasyTrain.fit} alone throws. KL clipping
+         * and the momentum setting do not apply; the objective is \( r L + \frac{\omega}{2}
+         * \|\theta\|^2 \), so weight decay must be {@link WeightDecay#L2}; keep the learning rate
+         * at 1 (it multiplies \( \delta \)); the inverses are damped by \( \lambda + \omega \).
+         *
+         * @param adaptive whether to; default false
+         * @return this {@code Builder}
+         */
+        public Builder optAdaptiveStep(boolean adaptive) {
+            this.adaptiveStep = adaptive;
+            return this;
+        }
+
+        /**
+         * Adapts the damping by the Levenberg-Marquardt rule ({@link AdaptiveDamping}), starting
+         * from {@link #optDamping}'s value; needs {@link #optAdaptiveStep}.
+         *
+         * @param adaptive whether to; default false
+         * @return this {@code Builder}
+         */
+        public Builder optAdaptiveDamping(boolean adaptive) {
+            this.adaptiveDamping = adaptive;
+            return this;
+        }
+
+        /**
+         * Sets the curvature of the adaptive step's quadratic model.
+         *
+         * @param curvature GAUSS_NEWTON (default) or HESSIAN
+         * @return this {@code Builder}
+         */
+        public Builder optQuadraticCurvature(QuadraticModelStep.Curvature curvature) {
+            this.quadraticCurvature = curvature;
+            return this;
+        }
+
+        /**
+         * Sets the bounds of the adaptive damping.
+         *
+         * @param min the lower bound, positive; default 1e-5
+         * @param max the upper bound, finite and at least min; default 1000
+         * @return this {@code Builder}
+         */
+        public Builder optDampingBounds(double min, double max) {
+            this.minDamping = min;
+            this.maxDamping = max;
+            return this;
+        }
+
+        /**
+         * Sets how often and how fast the adaptive damping moves: every {@code interval} taken
+         * steps (the first included) by \( \text{decay}^{\text{interval}} \) or its inverse.
+         *
+         * @param interval at least 1; default 5
+         * @param decay in (0, 1); default 0.95
+         * @return this {@code Builder}
+         */
+        public Builder optDampingAdaptation(int interval, double decay) {
+            this.dampingAdaptationInterval = interval;
+            this.dampingAdaptationDecay = decay;
+            return this;
+        }
+
+        /**
          * Builds the optimizer.
          *
          * @return the optimizer
@@ -892,6 +1157,7 @@ public final class Kfac extends SecondOrderOptimizer {
          *     (trackers are checked at their first value)
          */
         public Kfac build() {
+            checkAdaptive();
             if (dampingScheduled) {
                 checkTracker("dampingTracker", damping);
                 float first = damping.getNewValue(0);
@@ -932,6 +1198,30 @@ public final class Kfac extends SecondOrderOptimizer {
             }
             new KroneckerSettings(factorDecay, inversion, maxConsecutiveFailures, hostEigenLimit);
             return new Kfac(this);
+        }
+
+        private void checkAdaptive() {
+            if (quadraticCurvature == null) {
+                throw new IllegalArgumentException("quadraticCurvature must not be null");
+            }
+            if (adaptiveDamping && !adaptiveStep) {
+                throw new IllegalArgumentException(
+                        "adaptiveDamping needs adaptiveStep(true): the reduction ratio divides by"
+                                + " the change of the quadratic model");
+            }
+            if (adaptiveDamping) {
+                if (dampingScheduled) {
+                    throw new IllegalArgumentException(
+                            "adaptiveDamping starts from a fixed damping, but a dampingTracker was"
+                                    + " set");
+                }
+                AdaptiveDamping.check(
+                        fixedDamping,
+                        minDamping,
+                        maxDamping,
+                        dampingAdaptationInterval,
+                        dampingAdaptationDecay);
+            }
         }
     }
 }

@@ -104,6 +104,42 @@ public enum Workload {
         }
     },
 
+    /**
+     * The deep autoencoder as kfac-jax's {@code examples/autoencoder_mnist} sets it up: the
+     * architecture of {@link #AUTOENCODER} with tanh units (the 30-unit code layer linear), and
+     * sigmoid cross-entropy summed over the 784 pixels and averaged over the batch ({@link
+     * SummedSigmoidCrossEntropyLoss}): 2,837,314 parameters. Its losses are about 784 times {@link
+     * #AUTOENCODER}'s; the L2 term \( 10^{-5} \cdot \frac{1}{2}\|\theta\|^2 \) of the example is
+     * the optimizers' weight decay, not part of this loss.
+     */
+    AUTOENCODER_TANH(
+            "autoencoder-tanh",
+            "autoencoder 784-1000-500-250-30-250-500-1000-784, tanh, sigmoid cross-entropy summed"
+                    + " over pixels",
+            true,
+            false,
+            100) {
+        /** {@inheritDoc} */
+        @Override
+        public Block newBlock() {
+            SequentialBlock block = new SequentialBlock();
+            int[] units = {1000, 500, 250, 30, 250, 500, 1000};
+            for (int u : units) {
+                block.add(Linear.builder().setUnits(u).build());
+                if (u != 30) {
+                    block.add(Activation::tanh);
+                }
+            }
+            return block.add(Linear.builder().setUnits(784).build());
+        }
+
+        /** {@inheritDoc} */
+        @Override
+        public Loss newLoss() {
+            return new SummedSigmoidCrossEntropyLoss();
+        }
+    },
+
     /** Multinomial logistic regression 784-10 with softmax cross-entropy: 7,850 parameters. */
     LOGREG(
             "logreg",

@@ -459,8 +459,8 @@ class CompareCommandTest {
         assertTrue(
                 stderr.toString()
                         .contains(
-                                "unknown workload 'resnet'; allowed: mlp, cnn, autoencoder, logreg,"
-                                        + " charlm"),
+                                "unknown workload 'resnet'; allowed: mlp, cnn, autoencoder,"
+                                        + " autoencoder-tanh, logreg, charlm"),
                 stderr.toString());
     }
 

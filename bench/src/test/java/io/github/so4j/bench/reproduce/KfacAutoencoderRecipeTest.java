@@ -1,0 +1,74 @@
+package io.github.so4j.bench.reproduce;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.github.so4j.bench.compare.RunResult;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** The recipe's target, steps to target and verdict, on made-up curves. */
+class KfacAutoencoderRecipeTest {
+
+    /** A run whose batch loss is {@code start - slope * step}, one second per step. */
+    private static RunResult run(String name, int steps, double start, double slope) {
+        List<RunResult.StepRecord> curve = new ArrayList<>();
+        for (int t = 1; t <= steps; t++) {
+            curve.add(new RunResult.StepRecord(t, t, start - slope * t, 0.1));
+        }
+        return new RunResult(
+                "autoencoder-tanh",
+                name,
+                "",
+                steps,
+                10,
+                0,
+                start - slope * steps,
+                0,
+                Double.NaN,
+                1000,
+                steps,
+                0,
+                Double.NEGATIVE_INFINITY,
+                -1,
+                Double.NaN,
+                Map.of(),
+                null,
+                -1,
+                curve,
+                List.of());
+    }
+
+    @Test
+    void targetIsTheMeanOfTheLastWindow() {
+        assertEquals(5, KfacAutoencoderRecipe.WINDOW);
+        RunResult sgd = run("sgd", 100, 200, 1);
+        // the last 5 losses are 200 - 96 ... 200 - 100: mean 200 - 98
+        assertEquals(102, KfacAutoencoderRecipe.finalWindowLoss(sgd), 1e-12);
+        RunResult withTarget = KfacAutoencoderRecipe.withTarget(sgd, 102);
+        // the 5-batch mean at step t is 200 - (t - 2): first at most 102 at t = 100
+        assertEquals(100, withTarget.stepsToTarget());
+        assertEquals(100, withTarget.secondsToTarget(), 0.0);
+        RunResult fast = KfacAutoencoderRecipe.withTarget(run("kfac", 100, 200, 5), 102);
+        // 200 - 5 (t - 2) <= 102 from t = 21.6, so step 22
+        assertEquals(22, fast.stepsToTarget());
+    }
+
+    @Test
+    void verdictCountsTheThreeConditions() {
+        double target = 102;
+        RunResult sgd = KfacAutoencoderRecipe.withTarget(run("sgd", 100, 200, 1), target);
+        RunResult adam = KfacAutoencoderRecipe.withTarget(run("adam", 100, 200, 1.5), target);
+        RunResult kfac = KfacAutoencoderRecipe.withTarget(run("kfac", 100, 200, 5), target);
+        String text = KfacAutoencoderRecipe.verdict(sgd, adam, kfac);
+        assertTrue(text.contains("Verdict: partly reproduced"), text); // 22 steps > 100 / 5
+        RunResult faster = KfacAutoencoderRecipe.withTarget(run("kfac", 100, 200, 10), target);
+        text = KfacAutoencoderRecipe.verdict(sgd, adam, faster);
+        assertTrue(text.contains("Verdict: reproduced"), text); // step 12 <= 100 / 5, 12 s < 100 s
+        RunResult slow = KfacAutoencoderRecipe.withTarget(run("kfac", 100, 200, 0.5), target);
+        text = KfacAutoencoderRecipe.verdict(sgd, adam, slow);
+        assertTrue(text.contains("Verdict: not reproduced"), text);
+    }
+}

@@ -123,7 +123,8 @@ class CompareCommandTest {
         String html = Files.readString(out.resolve("report.html"));
         assertTrue(html.contains("<img src=\"loss-vs-steps.png\""), html);
         assertTrue(html.contains("mlp-adam-seed1.csv"), html);
-        assertTrue(html.contains("<pre>"), html);
+        assertTrue(html.contains("<th>vs adam</th>"), html);
+        assertTrue(html.contains("<th>steps to 0.45</th>"), html);
         assertTrue(html.contains("state MiB"), html);
         assertTrue(html.contains("state 1881168 bytes"), html);
         assertTrue(table.lines().anyMatch(l -> l.matches("mlp +adam .* 1\\.79 +- *")), table);

@@ -88,8 +88,8 @@ public final class HtmlReport {
     }
 
     /**
-     * Renders a table: a {@code <table>} with one {@code <th>} per column and one {@code <tr>} per
-     * row, the first two columns (names) left-aligned, the numbers right-aligned, then the notes.
+     * Renders a table: an HTML table with one header cell per column and one row per optimizer, the
+     * first two columns (names) left-aligned, the numbers right-aligned, then the notes.
      *
      * @param table the cells
      * @return the HTML

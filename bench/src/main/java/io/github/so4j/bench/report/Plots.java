@@ -245,6 +245,10 @@ public final class Plots {
         chart.getStyler().setYAxisLogarithmic(log);
         if (log) {
             chart.setYAxisTitle(y + ", log scale");
+            // a label at 0.2, 0.3, ... too: a loss spans one or two decades, and decade labels
+            // alone would give it one or two numbers
+            chart.getStyler().setYAxisLogarithmicDecadeOnly(false);
+            chart.getStyler().setYAxisDecimalPattern("0.0##");
         }
         Color[] palette = chart.getStyler().getSeriesColors();
         for (int k = 0; k < lines.size(); k++) {

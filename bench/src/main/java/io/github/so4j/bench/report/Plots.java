@@ -250,6 +250,13 @@ public final class Plots {
             chart.getStyler().setYAxisLogarithmicDecadeOnly(false);
             chart.getStyler().setYAxisDecimalPattern("0.0##");
         }
+        if (any && !log && smallest == largest) {
+            // one value (a run that diverged after its first step): a readable range around it
+            double half = smallest == 0 ? 1 : 0.1 * Math.abs(smallest);
+            chart.getStyler().setYAxisMin(smallest - half);
+            chart.getStyler().setYAxisMax(smallest + half);
+            chart.getStyler().setYAxisDecimalPattern("0.0##");
+        }
         Color[] palette = chart.getStyler().getSeriesColors();
         for (int k = 0; k < lines.size(); k++) {
             Line line = lines.get(k);

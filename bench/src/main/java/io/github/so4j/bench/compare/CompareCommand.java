@@ -106,7 +106,9 @@ public final class CompareCommand implements Callable<Integer> {
             names = "--seeds",
             defaultValue = "1",
             paramLabel = "N",
-            description = "Repeat every run with N seeds and report mean and spread. Default: 1.")
+            description =
+                    "Repeat every run with N seeds: the table shows mean ±sample standard"
+                            + " deviation, the plots the mean and a min-max band. Default: 1.")
     private int seeds;
 
     @Option(

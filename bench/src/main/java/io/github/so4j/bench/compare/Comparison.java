@@ -108,7 +108,7 @@ public record Comparison(
         String table = ResultTable.format(results);
         ResultFiles.writeSummary(out, results);
         List<Path> plots = Plots.write(out, results);
-        Path report = HtmlReport.write(out, heading, environment(device), table, results, plots);
+        Path report = HtmlReport.write(out, heading, environment(device), results, plots);
         stdout.println();
         stdout.print(table);
         stdout.println();

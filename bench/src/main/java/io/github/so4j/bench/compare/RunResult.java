@@ -22,7 +22,8 @@ import java.util.Map;
  * @param peakRssMb the peak resident set size of the process during the run, in MiB
  * @param targetLoss the training loss whose first crossing is reported
  * @param stepsToTarget the first step at which the mean loss of the last 20 batches was at most the
- *     target, or -1 if it never was
+ *     target, or -1 if it never was (a window holding a non-finite loss never counts; see {@link
+ *     TargetCrossing})
  * @param secondsToTarget the training time up to that step, or NaN
  * @param health the optimizer's health counters (so4j optimizers), or an empty map
  * @param hostReads the device-to-host reads an so4j optimizer made during the timed steps (the
@@ -57,6 +58,41 @@ public record RunResult(
         long stateBytes,
         List<StepRecord> curve,
         List<EvaluationRecord> evaluations) {
+
+    /**
+     * Returns whether the run diverged: a batch loss was NaN or infinite, or the final training
+     * loss is not finite or above the initial loss (the first batch's, before any update).
+     *
+     * @return true if the run diverged
+     */
+    public boolean diverged() {
+        return divergence() != null;
+    }
+
+    /**
+     * Says why the run diverged.
+     *
+     * @return e.g. {@code "batch loss Infinity at step 12"} or {@code "final training loss 3.1
+     *     above the initial 2.3"}, or null if it did not diverge
+     */
+    public String divergence() {
+        for (StepRecord r : curve) {
+            if (!Double.isFinite(r.trainLoss())) {
+                return "batch loss " + r.trainLoss() + " at step " + r.step();
+            }
+        }
+        if (!Double.isFinite(finalTrainLoss)) {
+            return "final training loss " + finalTrainLoss;
+        }
+        if (!curve.isEmpty() && finalTrainLoss > curve.get(0).trainLoss()) {
+            return String.format(
+                    java.util.Locale.ROOT,
+                    "final training loss %.4g above the initial %.4g",
+                    finalTrainLoss,
+                    curve.get(0).trainLoss());
+        }
+        return null;
+    }
 
     /**
      * One optimizer step.

@@ -21,9 +21,7 @@ import io.github.so4j.bench.workload.WorkloadData;
 import io.github.so4j.optimizers.OptimizerHealth;
 import io.github.so4j.optimizers.SecondOrderOptimizer;
 import java.io.IOException;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Deque;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -245,10 +243,6 @@ public final class TrainingRun {
                 Iterator<Batch> batches = null;
                 double seconds = 0;
                 double timedSeconds = 0;
-                Deque<Double> recent = new ArrayDeque<>();
-                double recentSum = 0;
-                int stepsToTarget = -1;
-                double secondsToTarget = Double.NaN;
                 int evaluateEvery =
                         plan.evaluations() == 0
                                 ? 0
@@ -279,17 +273,6 @@ public final class TrainingRun {
                                 new RunResult.StepRecord(step, seconds, loss, learningRate);
                         curve.add(record);
                         listener.onStep(record);
-                        recent.addLast(loss);
-                        recentSum += loss;
-                        if (recent.size() > TARGET_WINDOW) {
-                            recentSum -= recent.removeFirst();
-                        }
-                        if (stepsToTarget < 0
-                                && recent.size() == TARGET_WINDOW
-                                && recentSum / TARGET_WINDOW <= plan.targetLoss()) {
-                            stepsToTarget = step;
-                            secondsToTarget = seconds;
-                        }
                     }
                     if (test != null && evaluateEvery > 0 && step % evaluateEvery == 0) {
                         Evaluation e = Evaluation.of(trainer, test, classification);
@@ -316,6 +299,7 @@ public final class TrainingRun {
                     return null;
                 }
                 int timedSteps = taken - plan.warmupSteps();
+                TargetCrossing target = TargetCrossing.of(curve, plan.targetLoss(), TARGET_WINDOW);
                 Evaluation onTrain = Evaluation.of(trainer, trainEvaluation, classification);
                 Evaluation onTest = Evaluation.of(trainer, test, classification);
                 return new RunResult(
@@ -334,8 +318,8 @@ public final class TrainingRun {
                         seconds,
                         ProcessMemory.peakRssMb(),
                         plan.targetLoss(),
-                        stepsToTarget,
-                        secondsToTarget,
+                        target.step(),
+                        target.seconds(),
                         health(health),
                         hostReads,
                         stateBytes,

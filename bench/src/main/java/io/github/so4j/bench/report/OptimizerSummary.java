@@ -8,13 +8,58 @@ import java.util.Map;
 import java.util.function.ToDoubleFunction;
 
 /**
- * The runs of one optimizer on one workload over all seeds, with means and standard deviations.
+ * The runs of one optimizer on one workload over all seeds, with their aggregates.
+ *
+ * <p>Losses, accuracies and times to the target are aggregated over the runs that did not diverge
+ * ({@link RunResult#diverged()}): a diverged run is reported as such, never as a number. Step
+ * times, memory and state are aggregated over every run (a diverged run's steps took real time).
+ * The spread is given two ways: the sample standard deviation (n - 1 in the denominator; 0 for one
+ * value) and the range (min and max).
  *
  * @param workload the workload
  * @param optimizer the optimizer
  * @param runs its runs, one per seed
  */
 public record OptimizerSummary(String workload, String optimizer, List<RunResult> runs) {
+
+    /**
+     * Mean, sample standard deviation, minimum and maximum of some values.
+     *
+     * @param count how many values
+     * @param mean their mean, NaN for none
+     * @param std their sample standard deviation (0 for one value, NaN for none)
+     * @param min the smallest, NaN for none
+     * @param max the largest, NaN for none
+     */
+    public record Stats(int count, double mean, double std, double min, double max) {
+
+        /**
+         * Aggregates values in two passes (the mean, then the squared deviations from it).
+         *
+         * @param values the values
+         * @return their statistics
+         */
+        public static Stats of(double[] values) {
+            int n = values.length;
+            if (n == 0) {
+                return new Stats(0, Double.NaN, Double.NaN, Double.NaN, Double.NaN);
+            }
+            double sum = 0;
+            double min = Double.POSITIVE_INFINITY;
+            double max = Double.NEGATIVE_INFINITY;
+            for (double v : values) {
+                sum += v;
+                min = Math.min(min, v);
+                max = Math.max(max, v);
+            }
+            double mean = sum / n;
+            double squares = 0;
+            for (double v : values) {
+                squares += (v - mean) * (v - mean);
+            }
+            return new Stats(n, mean, n < 2 ? 0 : Math.sqrt(squares / (n - 1)), min, max);
+        }
+    }
 
     /**
      * Groups runs by workload and optimizer, in the order they first appear.
@@ -38,7 +83,8 @@ public record OptimizerSummary(String workload, String optimizer, List<RunResult
     }
 
     /**
-     * Returns the mean of a measurement over the seeds.
+     * Returns the mean of a measurement over every run, diverged or not (for step times, memory,
+     * state).
      *
      * @param metric the measurement
      * @return the mean
@@ -48,56 +94,60 @@ public record OptimizerSummary(String workload, String optimizer, List<RunResult
     }
 
     /**
-     * Returns the sample standard deviation of a measurement over the seeds (0 for one seed).
+     * Returns the statistics of a measurement over every run, diverged or not.
      *
      * @param metric the measurement
-     * @return the standard deviation
+     * @return the statistics
      */
-    public double std(ToDoubleFunction<RunResult> metric) {
-        if (runs.size() < 2) {
-            return 0;
-        }
-        double mean = mean(metric);
-        double sum = 0;
-        for (RunResult r : runs) {
-            double d = metric.applyAsDouble(r) - mean;
-            sum += d * d;
-        }
-        return Math.sqrt(sum / (runs.size() - 1));
+    public Stats all(ToDoubleFunction<RunResult> metric) {
+        return Stats.of(runs.stream().mapToDouble(metric).toArray());
     }
 
     /**
-     * Returns the mean steps to the target over the seeds that reached it, or NaN if none did.
+     * Returns the statistics of a measurement over the runs that did not diverge.
      *
-     * @return the mean steps
+     * @param metric the measurement
+     * @return the statistics (count 0 when every run diverged)
      */
-    public double meanStepsToTarget() {
-        return runs.stream()
-                .filter(r -> r.stepsToTarget() >= 0)
-                .mapToDouble(RunResult::stepsToTarget)
-                .average()
-                .orElse(Double.NaN);
+    public Stats converged(ToDoubleFunction<RunResult> metric) {
+        return Stats.of(runs.stream().filter(r -> !r.diverged()).mapToDouble(metric).toArray());
     }
 
     /**
-     * Returns the mean seconds to the target over the seeds that reached it, or NaN.
+     * Returns the statistics of the steps to the target over the runs that reached it and did not
+     * diverge.
      *
-     * @return the mean seconds
+     * @return the statistics (count 0 when none did)
      */
-    public double meanSecondsToTarget() {
-        return runs.stream()
-                .filter(r -> r.stepsToTarget() >= 0)
-                .mapToDouble(RunResult::secondsToTarget)
-                .average()
-                .orElse(Double.NaN);
+    public Stats stepsToTarget() {
+        return Stats.of(reached().stream().mapToDouble(RunResult::stepsToTarget).toArray());
     }
 
     /**
-     * Returns how many seeds reached the target.
+     * Returns the statistics of the seconds to the target over the runs that reached it and did not
+     * diverge.
+     *
+     * @return the statistics (count 0 when none did)
+     */
+    public Stats secondsToTarget() {
+        return Stats.of(reached().stream().mapToDouble(RunResult::secondsToTarget).toArray());
+    }
+
+    /**
+     * Returns the runs that reached the target and did not diverge.
+     *
+     * @return the runs
+     */
+    public List<RunResult> reached() {
+        return runs.stream().filter(r -> !r.diverged() && r.stepsToTarget() >= 0).toList();
+    }
+
+    /**
+     * Returns how many runs diverged.
      *
      * @return the count
      */
-    public long reachedTarget() {
-        return runs.stream().filter(r -> r.stepsToTarget() >= 0).count();
+    public int divergedRuns() {
+        return (int) runs.stream().filter(RunResult::diverged).count();
     }
 }

@@ -25,7 +25,20 @@ import java.util.Map;
  * final_train_loss}, {@code test_loss}, {@code test_accuracy}, {@code ms_per_step}, {@code
  * train_seconds}, {@code peak_rss_mb}, {@code state_bytes}, {@code target_loss}, {@code
  * steps_to_target}, {@code seconds_to_target}, {@code health}, {@code host_reads}, {@code
- * curve_csv} and {@code eval_csv}.
+ * curve_csv}, {@code eval_csv}, {@code diverged}, {@code divergence} and {@code across_seeds}. It
+ * keeps one row per run, so with one seed one row per optimizer; every row of an optimizer carries
+ * the same {@code across_seeds}, so that a script can read one row per optimizer.
+ *
+ * <p>{@code diverged} is true when a batch loss was NaN or infinite or the final training loss is
+ * above the initial loss ({@link RunResult#diverged()}); {@code divergence} says why, or is null.
+ * {@code across_seeds} holds {@code seeds}, {@code runs}, {@code diverged_runs}, {@code
+ * reached_target_runs} and, for {@code final_train_loss}, {@code test_loss}, {@code test_accuracy},
+ * {@code steps_to_target}, {@code seconds_to_target} and {@code ms_per_step}, an object with {@code
+ * per_seed} (the values in the order of {@code seeds}: null for a diverged run's losses and
+ * accuracy, and for the time to the target of a run that diverged or did not reach it) and {@code
+ * count}, {@code mean}, {@code std} (the sample standard deviation, n - 1), {@code min} and {@code
+ * max} over the values that are not null (null when none are). {@code ms_per_step} counts every
+ * run.
  *
  * <p>{@code state_bytes} is the bytes of the optimizer's state after the last step: the arrays it
  * keeps from step to step (moments, momentum buffers, windows, factors, inverses, bases), counted
@@ -81,6 +94,63 @@ public final class ResultFiles {
         return map;
     }
 
+    /** The {@code across_seeds} object of one optimizer's rows. */
+    private static Map<String, Object> acrossSeeds(OptimizerSummary s) {
+        Map<String, Object> map = new LinkedHashMap<>();
+        map.put("seeds", s.runs().stream().map(RunResult::seed).toList());
+        map.put("runs", s.runs().size());
+        map.put("diverged_runs", s.divergedRuns());
+        map.put("reached_target_runs", s.reached().size());
+        map.put(
+                "final_train_loss",
+                stats(s, s.converged(RunResult::finalTrainLoss), RunResult::finalTrainLoss, true));
+        map.put("test_loss", stats(s, s.converged(RunResult::testLoss), RunResult::testLoss, true));
+        map.put(
+                "test_accuracy",
+                stats(s, s.converged(RunResult::testAccuracy), RunResult::testAccuracy, true));
+        map.put(
+                "steps_to_target",
+                stats(s, s.stepsToTarget(), r -> reached(r) ? r.stepsToTarget() : null, false));
+        map.put(
+                "seconds_to_target",
+                stats(s, s.secondsToTarget(), r -> reached(r) ? r.secondsToTarget() : null, false));
+        map.put("ms_per_step", stats(s, s.all(RunResult::msPerStep), RunResult::msPerStep, false));
+        return map;
+    }
+
+    private static boolean reached(RunResult r) {
+        return !r.diverged() && r.stepsToTarget() >= 0;
+    }
+
+    /**
+     * One measurement across the seeds: {@code per_seed} (in the order of {@code seeds}; null for a
+     * diverged run where {@code convergedOnly}, and for a run that did not reach the target), then
+     * {@code count}, {@code mean}, {@code std} (sample, n - 1), {@code min} and {@code max} over
+     * the non-null values (null when there are none).
+     */
+    private static Map<String, Object> stats(
+            OptimizerSummary s,
+            OptimizerSummary.Stats stats,
+            java.util.function.Function<RunResult, Object> value,
+            boolean convergedOnly) {
+        Map<String, Object> map = new LinkedHashMap<>();
+        List<Object> perSeed = new ArrayList<>();
+        for (RunResult r : s.runs()) {
+            perSeed.add(convergedOnly && r.diverged() ? null : finiteOrNull(value.apply(r)));
+        }
+        map.put("per_seed", perSeed);
+        map.put("count", stats.count());
+        map.put("mean", finiteOrNull(stats.mean()));
+        map.put("std", finiteOrNull(stats.std()));
+        map.put("min", finiteOrNull(stats.min()));
+        map.put("max", finiteOrNull(stats.max()));
+        return map;
+    }
+
+    private static Object finiteOrNull(Object value) {
+        return value instanceof Double d && !Double.isFinite(d) ? null : value;
+    }
+
     private static String stem(RunResult r) {
         return r.workload() + "-" + r.optimizer() + "-seed" + r.seed();
     }
@@ -134,6 +204,10 @@ public final class ResultFiles {
      * @throws IOException if it cannot be written
      */
     public static Path writeSummary(Path directory, List<RunResult> results) throws IOException {
+        Map<String, Map<String, Object>> acrossSeeds = new LinkedHashMap<>();
+        for (OptimizerSummary s : OptimizerSummary.of(results)) {
+            acrossSeeds.put(s.workload() + "\u0000" + s.optimizer(), acrossSeeds(s));
+        }
         List<Map<String, Object>> rows = new ArrayList<>();
         for (RunResult r : results) {
             Map<String, Object> row = new LinkedHashMap<>();
@@ -159,6 +233,9 @@ public final class ResultFiles {
             row.put("host_reads", hostReads(r.hostReads()));
             row.put("curve_csv", curveFileName(r));
             row.put("eval_csv", evalFileName(r));
+            row.put("diverged", r.diverged());
+            row.put("divergence", r.divergence());
+            row.put("across_seeds", acrossSeeds.get(r.workload() + "\u0000" + r.optimizer()));
             rows.add(row);
         }
         Path file = directory.resolve("summary.json");

@@ -188,7 +188,7 @@ final class BatchScalingRecipe implements Recipe {
             }
         }
         String table = table(rows, chosen.batches());
-        String verdict = verdict(rows, chosen.batches());
+        Verdict verdict = verdict(rows, chosen.batches());
         writeSummary(context.out().resolve("summary.json"), rows);
         Files.writeString(
                 context.out().resolve("batch-scaling.md"),
@@ -197,15 +197,14 @@ final class BatchScalingRecipe implements Recipe {
                         + " against batch size (mlp)\n\n"
                         + table
                         + "\n"
-                        + verdict
-                        + "\n\n"
+                        + verdict.markdown()
+                        + "\n"
                         + sweeps,
                 StandardCharsets.UTF_8);
         Charts.save(chart(rows, chosen), context.out().resolve("batch-scaling.png"));
         context.stdout().println();
         context.stdout().print(table);
-        context.stdout().println();
-        context.stdout().println(verdict);
+        verdict.report(context);
         context.stdout()
                 .println(
                         "Wrote batch-scaling.png, batch-scaling.md and summary.json to "
@@ -280,14 +279,10 @@ final class BatchScalingRecipe implements Recipe {
      * largest batch where SGD does not), partly when one of them does, not otherwise. Beside it,
      * K-FAC's steps over SGD's at every batch, and whether at the largest it needs at most half.
      */
-    static String verdict(List<Row> rows, List<Integer> batches) {
+    static Verdict verdict(List<Row> rows, List<Integer> batches) {
         int small = batches.get(0);
         int large = batches.get(batches.size() - 1);
         StringBuilder out = new StringBuilder();
-        out.append(
-                "Claim (Zhang et al. 2019): K-FAC and Adam keep near-perfect scaling (steps"
-                        + " halving as the batch doubles) to larger batches than SGD with"
-                        + " momentum.\n");
         out.append(
                 String.format(
                         Locale.ROOT,
@@ -307,7 +302,7 @@ final class BatchScalingRecipe implements Recipe {
                             : String.format(Locale.ROOT, "%.2fx", factor));
             out.append(';');
         }
-        out.append('\n');
+        out.append(' ');
         out.append("K-FAC's steps over SGD with momentum's:");
         for (int b : batches) {
             Row kfac = find(rows, "kfac", b);
@@ -327,7 +322,7 @@ final class BatchScalingRecipe implements Recipe {
             }
             out.append(';');
         }
-        out.append('\n');
+        out.append(' ');
         Row sgd = find(rows, "sgd", large);
         Row kfac = find(rows, "kfac", large);
         boolean kfacHalf =
@@ -339,23 +334,26 @@ final class BatchScalingRecipe implements Recipe {
         out.append(
                 String.format(
                         Locale.ROOT,
-                        "At batch %d K-FAC needs at most half of SGD with momentum's steps: %s.%n",
+                        "At batch %d K-FAC needs at most half of SGD with momentum's steps: %s.",
                         large,
                         kfacHalf ? "yes" : "no"));
         boolean adamScales = scalesBetterThanSgd(rows, "adam", small, large);
         boolean kfacScales = scalesBetterThanSgd(rows, "kfac", small, large);
-        String status =
-                adamScales && kfacScales
-                        ? "reproduced"
-                        : adamScales || kfacScales ? "partly reproduced" : "not reproduced";
-        out.append("Verdict: ")
-                .append(status)
-                .append(" (scales better than SGD with momentum: Adam ")
+        out.append(" Scales better than SGD with momentum: Adam ")
                 .append(adamScales ? "yes" : "no")
                 .append(", K-FAC ")
                 .append(kfacScales ? "yes" : "no")
-                .append(").");
-        return out.toString();
+                .append('.');
+        return new Verdict(
+                "Zhang et al. 2019: K-FAC and Adam keep near-perfect scaling (steps halving as the"
+                        + " batch doubles) to larger batches than SGD with momentum.",
+                out.toString(),
+                Verdict.Outcome.of(adamScales && kfacScales, adamScales || kfacScales),
+                "an optimizer's scaling factor is its steps to the target at the smallest batch"
+                        + " over its steps at the largest; reproduced when both Adam and K-FAC"
+                        + " scale by a larger factor than SGD with momentum (or reach the target"
+                        + " at the largest batch where SGD with momentum does not), partly when"
+                        + " one of them does, not otherwise.");
     }
 
     /** Steps at the small batch over steps at the large one, or NaN if either is missing. */

@@ -23,8 +23,22 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * top 10 eigenvalues of the loss Hessian on a batch of 512 training examples (Lanczos), its trace
  * (Hutchinson, up to 100 probes) and its spectral density (stochastic Lanczos quadrature, 100
  * steps, Gaussian smoothing), with exact Hessian-vector products.
+ *
+ * <p>Verdict ({@link #verdict}): the claim has two parts, a bulk near zero (at least {@value
+ * #BULK_MASS} of the spectral density's mass within {@value #NEAR_ZERO} λ1 of zero) and outliers
+ * (λ1 at least {@value #OUTLIER_RATIO} times the mean eigenvalue, trace / d); reproduced when both
+ * hold, partly reproduced when one does, not reproduced when neither does.
  */
 final class HessianSpectrumRecipe implements Recipe {
+
+    /** The share of the density's mass that must lie near zero for a bulk there. */
+    static final double BULK_MASS = 0.9;
+
+    /** Near zero: within this fraction of the top eigenvalue. */
+    static final double NEAR_ZERO = 0.05;
+
+    /** How many times the mean eigenvalue the top one must be to stand out. */
+    static final double OUTLIER_RATIO = 100;
 
     /** {@inheritDoc} */
     @Override
@@ -83,6 +97,13 @@ final class HessianSpectrumRecipe implements Recipe {
                                     new HessianSpectrumStudy.Settings(10, 100, 1, 100, 0));
                     HessianSpectrumStudy.write(result, context.out());
                     report(context, result);
+                    verdict(
+                                    result.eigenvalues()[0],
+                                    result.trace().trace(),
+                                    result.dimension(),
+                                    result.density().grid(),
+                                    result.density().density())
+                            .report(context);
                 }
             }
         }
@@ -129,5 +150,68 @@ final class HessianSpectrumRecipe implements Recipe {
                                 + context.out().resolve("hessian-spectrum.png")
                                 + ", eigenvalues.csv, trace.csv and the density CSV");
         context.stdout().flush();
+    }
+
+    /**
+     * Decides the verdict from the spectrum's measurements.
+     *
+     * @param top the top eigenvalue λ1 (Lanczos)
+     * @param trace the trace estimate (Hutchinson)
+     * @param dimension d, the number of parameters
+     * @param grid the density's abscissae, increasing
+     * @param density the density at each, not negative
+     * @return the verdict
+     * @throws IllegalArgumentException if the grid and the density differ in length or have fewer
+     *     than two points
+     */
+    static Verdict verdict(
+            double top, double trace, long dimension, double[] grid, double[] density) {
+        if (grid.length < 2 || grid.length != density.length) {
+            throw new IllegalArgumentException(
+                    "grid and density must have the same length, at least 2, but had "
+                            + grid.length
+                            + " and "
+                            + density.length);
+        }
+        // trapezoid rule over the grid, once for the whole mass and once for the part near zero
+        // (a segment counts when both its ends are near zero)
+        double mass = 0;
+        double near = 0;
+        double bound = NEAR_ZERO * Math.abs(top);
+        for (int i = 1; i < grid.length; i++) {
+            double piece = 0.5 * (density[i] + density[i - 1]) * (grid[i] - grid[i - 1]);
+            mass += piece;
+            if (Math.abs(grid[i]) <= bound && Math.abs(grid[i - 1]) <= bound) {
+                near += piece;
+            }
+        }
+        double bulk = mass > 0 ? near / mass : 0;
+        double meanEigenvalue = trace / dimension;
+        boolean hasBulk = bulk >= BULK_MASS;
+        boolean hasOutlier = top > 0 && top >= OUTLIER_RATIO * Math.abs(meanEigenvalue);
+        return new Verdict(
+                "The loss Hessian of a trained network has a bulk of eigenvalues near zero and a"
+                        + " few large outliers (Yao, Gholami, Keutzer and Mahoney, \"PyHessian:"
+                        + " Neural Networks Through the Lens of the Hessian\", 2020).",
+                String.format(
+                        Locale.ROOT,
+                        "top eigenvalue %.4g; mean eigenvalue (trace / d) %.3g, so λ1 is %.3g times"
+                                + " it; %.1f%% of the spectral density's mass within %.2f λ1 of"
+                                + " zero",
+                        top,
+                        meanEigenvalue,
+                        top / Math.abs(meanEigenvalue),
+                        100 * bulk,
+                        NEAR_ZERO),
+                Verdict.Outcome.of(hasBulk && hasOutlier, hasBulk || hasOutlier),
+                String.format(
+                        Locale.ROOT,
+                        "bulk: at least %.0f%% of the density's mass (trapezoid rule over its grid)"
+                                + " within %.2f λ1 of zero; outliers: λ1 at least %.0f times the"
+                                + " mean eigenvalue trace / d; reproduced when both hold, partly"
+                                + " reproduced when one does, not reproduced otherwise.",
+                        100 * BULK_MASS,
+                        NEAR_ZERO,
+                        OUTLIER_RATIO));
     }
 }

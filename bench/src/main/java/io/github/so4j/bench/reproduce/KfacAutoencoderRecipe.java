@@ -145,17 +145,20 @@ final class KfacAutoencoderRecipe implements Recipe {
         ResultFiles.writeSummary(folder, chosen);
         List<Path> plots = Plots.write(folder, chosen);
         String table = ResultTable.format(chosen);
-        HtmlReport.write(
-                folder,
-                "kfac-autoencoder: " + workload.description(),
-                "device " + device + "; " + Runtime.getRuntime().availableProcessors() + " CPUs",
-                table,
-                chosen,
-                plots);
+        Path report =
+                HtmlReport.write(
+                        folder,
+                        "kfac-autoencoder: " + workload.description(),
+                        "device "
+                                + device
+                                + "; "
+                                + Runtime.getRuntime().availableProcessors()
+                                + " CPUs",
+                        chosen,
+                        plots);
         out.println();
         out.print(table);
-        out.println();
-        out.print(verdict(chosen.get(0), chosen.get(1), chosen.get(2)));
+        verdict(chosen.get(0), chosen.get(1), chosen.get(2)).report(context, report);
         out.flush();
     }
 
@@ -376,26 +379,12 @@ final class KfacAutoencoderRecipe implements Recipe {
                 r.evaluations());
     }
 
-    /** The paper's claim, what this run measured, and whether it reproduces. */
-    static String verdict(RunResult sgd, RunResult adam, RunResult kfac) {
-        StringBuilder text = new StringBuilder();
-        text.append(
-                "Paper's claim (Martens and Grosse 2015; TensorFlow K-FAC's example: 14.7x fewer"
-                        + " updates, 3.8x fewer seconds than SGD with momentum): K-FAC reaches SGD"
-                        + " with momentum's final loss in a fraction of its iterations and time.\n");
-        text.append(
-                String.format(
-                        Locale.ROOT,
-                        "Measured: target %.3f (SGD with momentum's final loss over its last %d"
-                                + " batches). SGD with momentum: %s. Adam: %s, final %.3f. K-FAC:"
-                                + " %s, final %.3f.%n",
-                        sgd.targetLoss(),
-                        WINDOW,
-                        reach(sgd),
-                        reach(adam),
-                        finalWindowLoss(adam),
-                        reach(kfac),
-                        finalWindowLoss(kfac)));
+    /**
+     * The paper's claim, what this run measured, and whether it reproduces: reproduced when K-FAC
+     * reaches the target in at most a fifth of SGD with momentum's steps, in fewer seconds, and ends
+     * below Adam's final loss; partly when one or two of the three hold; not when none does.
+     */
+    static Verdict verdict(RunResult sgd, RunResult adam, RunResult kfac) {
         boolean fewerSteps =
                 kfac.stepsToTarget() > 0
                         && sgd.stepsToTarget() > 0
@@ -406,18 +395,35 @@ final class KfacAutoencoderRecipe implements Recipe {
                         && kfac.secondsToTarget() < sgd.secondsToTarget();
         boolean belowAdam = finalWindowLoss(kfac) < finalWindowLoss(adam);
         int met = (fewerSteps ? 1 : 0) + (fewerSeconds ? 1 : 0) + (belowAdam ? 1 : 0);
-        String verdict =
-                met == 3 ? "reproduced" : met == 0 ? "not reproduced" : "partly reproduced";
-        text.append(
+        String measured =
                 String.format(
                         Locale.ROOT,
-                        "Verdict: %s (K-FAC at most 1/5 of SGD's steps to its final loss: %s;"
-                                + " fewer seconds: %s; final loss below Adam's: %s).%n",
-                        verdict,
+                        "target %.3f (SGD with momentum's final loss over its last %d batches)."
+                                + " SGD with momentum: %s. Adam: %s, final %.3f. K-FAC: %s, final"
+                                + " %.3f. K-FAC at most 1/5 of SGD's steps: %s; fewer seconds: %s;"
+                                + " final loss below Adam's: %s.",
+                        sgd.targetLoss(),
+                        WINDOW,
+                        reach(sgd),
+                        reach(adam),
+                        finalWindowLoss(adam),
+                        reach(kfac),
+                        finalWindowLoss(kfac),
                         fewerSteps ? "yes" : "no",
                         fewerSeconds ? "yes" : "no",
-                        belowAdam ? "yes" : "no"));
-        return text.toString();
+                        belowAdam ? "yes" : "no");
+        return new Verdict(
+                "Martens and Grosse 2015 (and TensorFlow K-FAC's example: 14.7x fewer updates,"
+                        + " 3.8x fewer seconds than SGD with momentum): K-FAC reaches SGD with"
+                        + " momentum's final loss in a fraction of its iterations and time.",
+                measured,
+                Verdict.Outcome.of(met == 3, met > 0),
+                "reproduced when K-FAC reaches the target in at most a fifth of SGD with"
+                        + " momentum's steps, in fewer seconds, and ends below Adam's final loss"
+                        + " (each final loss the mean of the last "
+                        + WINDOW
+                        + " batch losses); partly when one or two of the three hold; not when"
+                        + " none does.");
     }
 
     private static String reach(RunResult r) {

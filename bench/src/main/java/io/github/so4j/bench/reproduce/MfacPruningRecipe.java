@@ -32,10 +32,23 @@ import org.knowm.xchart.XYChartBuilder;
  * with Adam, then its weight matrices pruned to each sparsity from the same trained weights without
  * fine-tuning, by M-FAC OBS (m = 64 gradients of batch 32, blocks of 128, damping 1e-5, 8
  * recomputations) and by global magnitude; test accuracy against sparsity.
+ *
+ * <p>Verdict ({@link #verdict}): with the gap the OBS accuracy minus the magnitude accuracy in
+ * percentage points, reproduced when the gap is at least {@value #SIGNIFICANT_PP} at the highest
+ * sparsity and above -{@value #TIE_PP} at every sparsity, partly reproduced when it is at least
+ * {@value #SIGNIFICANT_PP} at some sparsity, not reproduced otherwise.
  */
 final class MfacPruningRecipe implements Recipe {
 
     private static final double[] SPARSITIES = {0.5, 0.7, 0.8, 0.9, 0.95};
+
+    /** A lead in percentage points that counts as OBS keeping more accuracy. */
+    static final double SIGNIFICANT_PP = 1.0;
+
+    /**
+     * How far in percentage points OBS may trail magnitude at a sparsity and still count as even.
+     */
+    static final double TIE_PP = 0.5;
 
     /** {@inheritDoc} */
     @Override
@@ -108,8 +121,68 @@ final class MfacPruningRecipe implements Recipe {
                     context.stdout().flush();
                 }
                 write(context, dense, magnitude, obs);
+                verdict(SPARSITIES, magnitude, obs).report(context);
             }
         }
+    }
+
+    /**
+     * Decides the verdict from the accuracies after pruning.
+     *
+     * @param sparsities the sparsities, in increasing order
+     * @param magnitude the test accuracy after magnitude pruning to each, in [0, 1]
+     * @param obs the test accuracy after M-FAC OBS pruning to each, in [0, 1]
+     * @return the verdict
+     * @throws IllegalArgumentException if the arrays are empty or differ in length
+     */
+    static Verdict verdict(double[] sparsities, double[] magnitude, double[] obs) {
+        if (sparsities.length == 0
+                || magnitude.length != sparsities.length
+                || obs.length != sparsities.length) {
+            throw new IllegalArgumentException(
+                    "one accuracy per sparsity is needed, but got "
+                            + sparsities.length
+                            + " sparsities, "
+                            + magnitude.length
+                            + " and "
+                            + obs.length
+                            + " accuracies");
+        }
+        boolean even = true;
+        boolean somewhere = false;
+        StringBuilder measured = new StringBuilder("test accuracy, M-FAC OBS against magnitude: ");
+        for (int i = 0; i < sparsities.length; i++) {
+            double gap = 100 * (obs[i] - magnitude[i]);
+            even &= gap > -TIE_PP;
+            somewhere |= gap >= SIGNIFICANT_PP;
+            measured.append(
+                    String.format(
+                            Locale.ROOT,
+                            "%s%.0f%% sparse %.2f%% against %.2f%% (%+.2f)",
+                            i == 0 ? "" : "; ",
+                            100 * sparsities[i],
+                            100 * obs[i],
+                            100 * magnitude[i],
+                            gap));
+        }
+        int last = sparsities.length - 1;
+        boolean atHighest = 100 * (obs[last] - magnitude[last]) >= SIGNIFICANT_PP;
+        return new Verdict(
+                "One-shot pruning with M-FAC's inverse-Fisher products (OBS) keeps more accuracy"
+                        + " than magnitude pruning, and the more so the higher the sparsity"
+                        + " (Frantar, Kurtic and Alistarh, \"M-FAC: Efficient Matrix-Free"
+                        + " Approximations of Second-Order Information\", NeurIPS 2021).",
+                measured.toString(),
+                Verdict.Outcome.of(atHighest && even, somewhere),
+                String.format(
+                        Locale.ROOT,
+                        "the gap is OBS's test accuracy minus magnitude's in percentage points:"
+                                + " reproduced when it is at least %.1f at the highest sparsity and"
+                                + " above -%.1f at every sparsity, partly reproduced when it is at"
+                                + " least %.1f at some sparsity, not reproduced otherwise.",
+                        SIGNIFICANT_PP,
+                        TIE_PP,
+                        SIGNIFICANT_PP));
     }
 
     private static double prunedAccuracy(

@@ -123,11 +123,62 @@ class CompareCommandTest {
         String html = Files.readString(out.resolve("report.html"));
         assertTrue(html.contains("<img src=\"loss-vs-steps.png\""), html);
         assertTrue(html.contains("mlp-adam-seed1.csv"), html);
-        assertTrue(html.contains("<pre>"), html);
+        assertTrue(html.contains("<th>vs adam</th>"), html);
+        assertTrue(html.contains("<th>steps to 0.45</th>"), html);
         assertTrue(html.contains("state MiB"), html);
         assertTrue(html.contains("state 1881168 bytes"), html);
         assertTrue(table.lines().anyMatch(l -> l.matches("mlp +adam .* 1\\.79 +- *")), table);
         assertTrue(table.lines().anyMatch(l -> l.matches("mlp +sgd .* 0\\.90 +- *")), table);
+    }
+
+    /**
+     * SGD without momentum at a learning rate of 30 blows the mlp's loss up within a few steps (on
+     * the full set 2.4, 1e4, 8e8, ... then NaN): the command ends normally, the table and
+     * summary.json say "diverged", and every plot is drawn.
+     */
+    @Test
+    void aDivergingRunIsReportedAsDivergedAndPlotted() throws IOException {
+        int code =
+                run(
+                        "compare",
+                        "--optimizers",
+                        "sgd",
+                        "--set",
+                        "sgd.lr=30",
+                        "--set",
+                        "sgd.momentum=0",
+                        "--steps",
+                        "30",
+                        "--subset",
+                        "512",
+                        "--evals",
+                        "2",
+                        "--warmup",
+                        "0",
+                        "--out",
+                        out.toString(),
+                        "--no-progress");
+        assertEquals(0, code, stderr.toString());
+        String table = stdout.toString();
+        assertTrue(
+                table.lines().anyMatch(l -> l.matches("mlp +sgd +30 +1 +diverged +diverged .*")),
+                table);
+        // on 512 examples the loss may stay finite but end above where it started (5.5 against
+        // 2.4 in one run): either is divergence
+        assertTrue(
+                table.contains("mlp sgd seed 0 diverged: batch loss ")
+                        || table.contains("mlp sgd seed 0 diverged: final training loss "),
+                table);
+        JsonNode row = new ObjectMapper().readTree(out.resolve("summary.json").toFile()).get(0);
+        assertTrue(row.get("diverged").asBoolean(), row.toString());
+        for (String plot :
+                List.of(
+                        "loss-vs-steps.png",
+                        "loss-vs-seconds.png",
+                        "test-accuracy.png",
+                        "test-loss.png")) {
+            assertTrue(Files.size(out.resolve(plot)) > 0, plot);
+        }
     }
 
     @Test

@@ -91,7 +91,8 @@ class BatchScalingRecipeTest {
         assertTrue(
                 table.contains("| sgd | 400 (lr 0.05) | 200 (lr 0.1*) | not reached (lr 0.1) |"),
                 table);
-        String verdict = BatchScalingRecipe.verdict(rows(), batches);
+        Verdict result = BatchScalingRecipe.verdict(rows(), batches);
+        String verdict = result.measured();
         assertTrue(verdict.contains("adam 3.33x; kfac 3.33x;"), verdict);
         assertTrue(verdict.contains("sgd n/a (target not reached);"), verdict);
         // 200 / 400 and 100 / 200
@@ -99,7 +100,7 @@ class BatchScalingRecipeTest {
         assertTrue(
                 verdict.contains("K-FAC needs at most half of SGD with momentum's steps: yes"),
                 verdict);
-        assertTrue(verdict.contains("Verdict: reproduced"), verdict);
+        assertEquals(Verdict.Outcome.REPRODUCED, result.outcome(), verdict);
     }
 
     @Test
@@ -114,21 +115,22 @@ class BatchScalingRecipeTest {
                         BatchScalingRecipe.row("adam", 1024, List.of(point("adam", "0.002", 75))),
                         BatchScalingRecipe.row("kfac", 128, List.of(point("kfac", "0.1", 100))),
                         BatchScalingRecipe.row("kfac", 1024, List.of(point("kfac", "0.1", 50))));
-        String verdict = BatchScalingRecipe.verdict(rows, List.of(128, 1024));
+        Verdict result = BatchScalingRecipe.verdict(rows, List.of(128, 1024));
+        String verdict = result.measured();
         assertTrue(verdict.contains("sgd 4.00x; adam 4.00x; kfac 2.00x;"), verdict);
         assertTrue(
                 verdict.contains("K-FAC needs at most half of SGD with momentum's steps: yes"),
                 verdict);
         assertTrue(
-                verdict.contains(
-                        "Verdict: not reproduced (scales better than SGD with momentum: Adam no, K-FAC no)"),
+                verdict.contains("Scales better than SGD with momentum: Adam no, K-FAC no."),
                 verdict);
+        assertEquals(Verdict.Outcome.NOT_REPRODUCED, result.outcome(), verdict);
         // Adam scaling by 5x: partly
         List<BatchScalingRecipe.Row> better = new java.util.ArrayList<>(rows);
         better.set(3, BatchScalingRecipe.row("adam", 1024, List.of(point("adam", "0.002", 60))));
-        assertTrue(
-                BatchScalingRecipe.verdict(better, List.of(128, 1024))
-                        .contains("Verdict: partly reproduced"));
+        assertEquals(
+                Verdict.Outcome.PARTLY_REPRODUCED,
+                BatchScalingRecipe.verdict(better, List.of(128, 1024)).outcome());
     }
 
     @Test
@@ -164,7 +166,7 @@ class BatchScalingRecipeTest {
         }
         assertTrue(Files.size(out.resolve("batch-scaling.png")) > 1000);
         assertTrue(Files.readString(out.resolve("batch-scaling.md")).contains("## batch 64"));
-        assertTrue(log.toString().contains("Verdict:"), log.toString());
+        assertTrue(log.toString().contains("verdict: "), log.toString());
         assertTrue(Files.isDirectory(out.resolve("b32").resolve("kfac")));
     }
 }

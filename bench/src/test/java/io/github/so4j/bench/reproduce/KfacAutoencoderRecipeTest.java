@@ -1,7 +1,6 @@
 package io.github.so4j.bench.reproduce;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.so4j.bench.compare.RunResult;
 import java.util.ArrayList;
@@ -62,13 +61,15 @@ class KfacAutoencoderRecipeTest {
         RunResult sgd = KfacAutoencoderRecipe.withTarget(run("sgd", 100, 200, 1), target);
         RunResult adam = KfacAutoencoderRecipe.withTarget(run("adam", 100, 200, 1.5), target);
         RunResult kfac = KfacAutoencoderRecipe.withTarget(run("kfac", 100, 200, 5), target);
-        String text = KfacAutoencoderRecipe.verdict(sgd, adam, kfac);
-        assertTrue(text.contains("Verdict: partly reproduced"), text); // 22 steps > 100 / 5
+        Verdict verdict = KfacAutoencoderRecipe.verdict(sgd, adam, kfac);
+        // 22 steps > 100 / 5
+        assertEquals(Verdict.Outcome.PARTLY_REPRODUCED, verdict.outcome(), verdict.text());
         RunResult faster = KfacAutoencoderRecipe.withTarget(run("kfac", 100, 200, 10), target);
-        text = KfacAutoencoderRecipe.verdict(sgd, adam, faster);
-        assertTrue(text.contains("Verdict: reproduced"), text); // step 12 <= 100 / 5, 12 s < 100 s
+        verdict = KfacAutoencoderRecipe.verdict(sgd, adam, faster);
+        // step 12 <= 100 / 5, 12 s < 100 s
+        assertEquals(Verdict.Outcome.REPRODUCED, verdict.outcome(), verdict.text());
         RunResult slow = KfacAutoencoderRecipe.withTarget(run("kfac", 100, 200, 0.5), target);
-        text = KfacAutoencoderRecipe.verdict(sgd, adam, slow);
-        assertTrue(text.contains("Verdict: not reproduced"), text);
+        verdict = KfacAutoencoderRecipe.verdict(sgd, adam, slow);
+        assertEquals(Verdict.Outcome.NOT_REPRODUCED, verdict.outcome(), verdict.text());
     }
 }

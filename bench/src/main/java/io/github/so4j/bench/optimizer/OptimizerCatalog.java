@@ -497,7 +497,9 @@ public final class OptimizerCatalog {
                         "so4j SMB (SGD trial step; when the batch loss does not decrease enough, a"
                                 + " step from a model built with the gradient at the trial point)",
                         // lr: the best of 0.01 to 30 on the MLP (docs/smb.md); the
-                        // reference's default is 1
+                        // reference's default is 1. The schedule's settings are the
+                        // reference's (window: its n_batches_per_epoch); docs/smb.md
+                        // sizes the window to a one-epoch run
                         defaults(
                                 "lr",
                                 "0.3",
@@ -507,6 +509,14 @@ public final class OptimizerCatalog {
                                 "0.99",
                                 "autoschedule",
                                 "false",
+                                "window",
+                                "500",
+                                "gamma",
+                                "0.05",
+                                "beta",
+                                "0.9",
+                                "lr_max",
+                                "20",
                                 "weight_decay",
                                 "0"),
                         Map.of(),
@@ -516,6 +526,10 @@ public final class OptimizerCatalog {
                                         .optArmijo(s.getFloat("c"))
                                         .optEta(s.getFloat("eta"))
                                         .optAutoSchedule(bool(s, "smb", "autoschedule"))
+                                        .optScheduleWindow(s.getInt("window"))
+                                        .optScheduleGamma(s.getFloat("gamma"))
+                                        .optScheduleBeta(s.getFloat("beta"))
+                                        .optMaxLearningRate(s.getFloat("lr_max"))
                                         .optWeightDecays(s.getFloat("weight_decay"))
                                         .build(),
                         // the batch loss comes from EasyTrain's report: SMB reads nothing

@@ -143,4 +143,38 @@ class OptimizerCatalogTest {
         assertInstanceOf(
                 Smb.class, catalog.get("smb").create(Workload.MLP, Map.of("autoschedule", "TRUE")));
     }
+
+    @Test
+    void smbScheduleSettingsReachTheBuilder() {
+        // each setting is checked by Smb.Builder.build(): an invalid value proves it arrived
+        Map<String, String> invalid =
+                Map.of(
+                        "window", "scheduleWindow must be at least 1, but was 0",
+                        "gamma", "scheduleGamma must be in [0, 1], but was -1.0",
+                        "beta", "scheduleBeta must be in (0, 1), but was 1.0",
+                        "lr_max", "maxLearningRate must be positive and finite, but was 0.0");
+        Map<String, String> values =
+                Map.of("window", "0", "gamma", "-1", "beta", "1", "lr_max", "0");
+        for (Map.Entry<String, String> e : invalid.entrySet()) {
+            IllegalArgumentException thrown =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () ->
+                                    catalog.get("smb")
+                                            .create(
+                                                    Workload.MLP,
+                                                    Map.of(
+                                                            "autoschedule",
+                                                            "true",
+                                                            e.getKey(),
+                                                            values.get(e.getKey()))));
+            assertEquals(e.getValue(), thrown.getMessage(), e.getKey());
+        }
+        assertInstanceOf(
+                Smb.class,
+                catalog.get("smb")
+                        .create(
+                                Workload.MLP,
+                                Map.of("autoschedule", "true", "window", "25", "gamma", "0.5")));
+    }
 }

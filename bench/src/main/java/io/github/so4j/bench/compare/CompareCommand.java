@@ -17,7 +17,9 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
@@ -131,8 +133,17 @@ public final class CompareCommand implements Callable<Integer> {
             paramLabel = "FILE",
             description =
                     "A settings file written by `./so4j tune` (its \"set\" object, applied as"
-                            + " --set); --set and --config's set win over it.")
+                            + " --set); --set and --config's set win over it. Default: the"
+                            + " settings tuned for the workload that ship with so4j"
+                            + " (docs/tuning.md), where there are any.")
     private Path tuned;
+
+    @Option(
+            names = "--untuned",
+            description =
+                    "Use the catalog's default settings instead of the tuned settings that ship"
+                            + " with so4j.")
+    private boolean untuned;
 
     @Option(
             names = "--out",
@@ -192,11 +203,30 @@ public final class CompareCommand implements Callable<Integer> {
             applyConfig();
         }
         Workload chosenWorkload = parseWorkload();
+        check(
+                tuned == null || !untuned,
+                "--tuned and --untuned exclude each other, but both were given");
         if (tuned != null) {
             try {
                 sets = TunedSettings.read(tuned, chosenWorkload).under(sets);
             } catch (IllegalArgumentException e) {
                 throw new ParameterException(spec.commandLine(), "--tuned: " + e.getMessage(), e);
+            }
+        } else if (!untuned) {
+            Optional<TunedSettings> shipped = TunedSettings.bundled(chosenWorkload);
+            if (shipped.isPresent()) {
+                TunedSettings t = shipped.get();
+                sets = t.under(sets);
+                spec.commandLine()
+                        .getOut()
+                        .printf(
+                                Locale.ROOT,
+                                "settings: tuned for %s at batch %d over %d steps (%s);"
+                                        + " --untuned for the catalog's defaults%n",
+                                t.workload(),
+                                t.batch(),
+                                t.steps(),
+                                TunedSettings.RESOURCE_FOLDER + t.workload() + ".json");
             }
         }
         OptimizerCatalog catalog = new OptimizerCatalog();

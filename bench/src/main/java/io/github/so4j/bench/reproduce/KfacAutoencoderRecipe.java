@@ -381,8 +381,8 @@ final class KfacAutoencoderRecipe implements Recipe {
 
     /**
      * The paper's claim, what this run measured, and whether it reproduces: reproduced when K-FAC
-     * reaches the target in at most a fifth of SGD with momentum's steps, in fewer seconds, and ends
-     * below Adam's final loss; partly when one or two of the three hold; not when none does.
+     * reaches the target in at most a fifth of SGD with momentum's steps, in fewer seconds, and
+     * ends below Adam's final loss; partly when one or two of the three hold; not when none does.
      */
     static Verdict verdict(RunResult sgd, RunResult adam, RunResult kfac) {
         boolean fewerSteps =

@@ -9,9 +9,9 @@ package io.github.so4j.optimizers.kfac;
  *
  * <p>\( \rho = \dfrac{F(\theta + \delta) - F(\theta)}{q(\delta) - q(0)} \) (F the batch objective,
  * q its quadratic model, see {@link QuadraticModel})<br>
- * \( \lambda \leftarrow \lambda / \omega \) if \( \rho &lt; 1/4 \) (or \( \rho \) is NaN), \( \lambda
- * \leftarrow \lambda \omega \) if \( \rho &gt; 3/4 \), unchanged otherwise; then clipped to \(
- * [\lambda _{\min}, \lambda_{\max}] \)
+ * \( \lambda \leftarrow \lambda / \omega \) if \( \rho &lt; 1/4 \) (or \( \rho \) is NaN), \(
+ * \lambda \leftarrow \lambda \omega \) if \( \rho &gt; 3/4 \), unchanged otherwise; then clipped to
+ * \( [\lambda _{\min}, \lambda_{\max}] \)
  *
  * <p>with \( \omega = \text{decay}^{T} \) for adaptations every T steps (the decay is "per step":
  * kfac-jax's {@code damping_adaptation_decay ** damping_adaptation_interval}). Adaptation steps are

@@ -13,6 +13,7 @@ import io.github.so4j.curvature.kfac.KroneckerFactoredBlock;
 import io.github.so4j.curvature.kfac.KroneckerHealth;
 import io.github.so4j.curvature.kfac.KroneckerSettings;
 import io.github.so4j.curvature.kfac.LayerDirection;
+import io.github.so4j.curvature.kfac.LinearKroneckerFactored;
 import io.github.so4j.curvature.kfac.LossAverage;
 import io.github.so4j.optimizers.kfac.CapturedLayer;
 import io.github.so4j.optimizers.kfac.CurvatureEstimator;
@@ -20,6 +21,7 @@ import io.github.so4j.optimizers.kfac.CurvatureEstimator.Layer;
 import io.github.so4j.optimizers.kfac.CurvatureEstimator.Schedule;
 import io.github.so4j.optimizers.kfac.FirstOrderRule;
 import io.github.so4j.optimizers.kfac.Instrumentation;
+import io.github.so4j.optimizers.kfac.LayerRecording;
 import io.github.so4j.optimizers.kfac.MonteCarloFisher;
 import io.github.so4j.optimizers.transform.Chain;
 import io.github.so4j.optimizers.transform.Momentum;
@@ -317,7 +319,9 @@ public final class Kfac extends SecondOrderOptimizer {
                 m.put(key, weightDecayMode == WeightDecay.L2 ? withL2(p, step) : p.gradient());
             }
         }
-        estimator.updateFactors(layers, schedule, step);
+        Map<CapturedLayer, List<LayerRecording>> recordings =
+                estimator.updateFactors(layers, schedule, step);
+        boolean rows = gradientsAreRecorded();
         if (schedule.refresh()) {
             if (!m.isEmpty()) {
                 NDArray bound = sortedSum(squaredNorms(m.values()));
@@ -331,16 +335,40 @@ public final class Kfac extends SecondOrderOptimizer {
         }
         Map<String, NDArray> preconditioned = new HashMap<>();
         NDList squaredNorms = new NDList();
+        boolean anyRows = false;
+        boolean anyRecorded = false;
         for (Layer layer : layers) {
+            List<LayerRecording> own = recordings.get(layer.captured());
+            NDList inputs = rows ? recordedInputs(layer, own) : null;
+            anyRecorded |= inputs != null;
+            boolean fromRows =
+                    inputs != null
+                            && layer.block()
+                                    .factors()
+                                    .rowsAreCheaper(
+                                            ((LinearKroneckerFactored) layer.block()).rows(inputs));
+            anyRows |= fromRows;
             if (layer.hasPreconditioner()) {
                 NDArray bias = layer.biasKey() == null ? null : m.get(layer.biasKey());
-                LayerDirection v = layer.block().precondition(m.get(layer.weightKey()), bias);
+                NDArray weight = m.get(layer.weightKey());
+                LayerDirection v =
+                        fromRows
+                                ? ((LinearKroneckerFactored) layer.block())
+                                        .precondition(
+                                                weight,
+                                                bias,
+                                                inputs,
+                                                outputGradients(own, step.scope()))
+                                : layer.block().precondition(weight, bias);
                 preconditioned.put(layer.weightKey(), v.directions().get(0));
                 if (bias != null) {
                     preconditioned.put(layer.biasKey(), v.directions().get(1));
                 }
                 squaredNorms.add(v.squaredNorm());
             }
+        }
+        if (anyRecorded) {
+            estimator.recordEveryStep(anyRows);
         }
         if (!squaredNorms.isEmpty()) {
             clip(preconditioned, sortedSum(squaredNorms), schedule, step, parameters);
@@ -383,6 +411,46 @@ public final class Kfac extends SecondOrderOptimizer {
             NDArray u = nu == null ? entry.getValue() : entry.getValue().mul(nu);
             entry.setValue(schedule.refresh() ? Step.select(finite, u, u.zerosLike()) : u);
         }
+    }
+
+    /**
+     * Whether a covered layer's gradient, as this optimizer is handed it, is the one of its
+     * recorded forwards, \( \sum_r \delta_r \bar a_r^\top \) times DJL's {@code rescaleGrad}: the
+     * recordings are of the training labels (EMPIRICAL), and neither DJL's {@code clipGrad} nor L2
+     * weight decay changes it.
+     */
+    private boolean gradientsAreRecorded() {
+        return fisher == Fisher.EMPIRICAL
+                && !(clipGrad > 0)
+                && (l2 == null || weightDecayMode != WeightDecay.L2);
+    }
+
+    /** A dense layer's recorded inputs if it has recordings and all are valid, else null. */
+    private static NDList recordedInputs(Layer layer, List<LayerRecording> recordings) {
+        if (!(layer.block() instanceof LinearKroneckerFactored)
+                || recordings == null
+                || recordings.isEmpty()) {
+            return null;
+        }
+        NDList inputs = new NDList(recordings.size());
+        for (LayerRecording recording : recordings) {
+            if (!recording.isValid()) {
+                return null;
+            }
+            inputs.add(recording.input());
+        }
+        return inputs;
+    }
+
+    /** The recordings' output gradients times DJL's {@code rescaleGrad}, owned by the scope. */
+    private NDList outputGradients(List<LayerRecording> recordings, NDManager scope) {
+        NDList gradients = new NDList(recordings.size());
+        for (LayerRecording recording : recordings) {
+            NDArray gradient = recording.outputGradient();
+            gradient.attach(scope);
+            gradients.add(rescaleGrad == 1f ? gradient : gradient.mul(rescaleGrad));
+        }
+        return gradients;
     }
 
     /** Decoupled weight decay and momentum after the preconditioner. */

@@ -94,6 +94,7 @@ public final class CurvatureEstimator {
     private long nextLowest = 1;
 
     private long nextHighest = 1;
+    private boolean recordEveryStep;
     private boolean warnedReleased;
     private final Set<CapturedLayer> warnedSilent = new HashSet<>();
 
@@ -315,10 +316,13 @@ public final class CurvatureEstimator {
      * @param schedule the step's schedule
      * @param step the step (a non-finite statistic counts as rejected only on a step whose
      *     gradients were finite)
+     * @return every instrumented layer's recordings of the step (empty lists where it recorded
+     *     nothing)
      * @throws IllegalStateException if the recordings do not match the Fisher (the training step is
      *     not the one it needs)
      */
-    public void updateFactors(List<Layer> layers, Schedule schedule, Step step) {
+    public Map<CapturedLayer, List<LayerRecording>> updateFactors(
+            List<Layer> layers, Schedule schedule, Step step) {
         NDArray gradientsFinite = step.gradientsFinite();
         Map<CapturedLayer, List<LayerRecording>> recordings = new HashMap<>();
         boolean recorded = false;
@@ -332,7 +336,7 @@ public final class CurvatureEstimator {
             warnIfSilent(layers, recordings);
         }
         if (schedule.factorIndices.length == 0) {
-            return;
+            return recordings;
         }
         NDArray due = factorStep(step, schedule);
         List<KroneckerFactors> staged = new ArrayList<>();
@@ -348,7 +352,7 @@ public final class CurvatureEstimator {
             staged.add(layer.block().factors());
         }
         if (staged.isEmpty()) {
-            return;
+            return recordings;
         }
         NDArray allFinite = finite.size() == 1 ? finite.head() : NDArrays.stack(finite).all();
         step.require(due == null ? allFinite : allFinite.logicalOr(due.logicalNot()));
@@ -361,6 +365,7 @@ public final class CurvatureEstimator {
                         staged.get(i).commit(take, counted.logicalAnd(finite.get(i).logicalNot()));
                     }
                 });
+        return recordings;
     }
 
     /**
@@ -497,7 +502,8 @@ public final class CurvatureEstimator {
 
     /**
      * Records what the host knows of the next step's index, and arms the instrumentation for it if
-     * it may be a factor step. Call it at the end of every step.
+     * it may be a factor step (or always, see {@link #recordEveryStep}). Call it at the end of
+     * every step.
      *
      * @param schedule the step's schedule
      */
@@ -509,12 +515,31 @@ public final class CurvatureEstimator {
             nextLowest = schedule.lowest;
             nextHighest = schedule.highest + 1;
         }
+        arm();
+    }
+
+    /**
+     * Sets whether every step's training forwards record, not only those of steps that may update
+     * the factors: for a caller that preconditions from the gradients' rows. Takes effect at the
+     * next {@link #prepareNextStep}.
+     *
+     * @param every whether to record every step
+     */
+    public void recordEveryStep(boolean every) {
+        this.recordEveryStep = every;
+    }
+
+    /** Arms the instrumentation for the next step: its factor indices, or every step. */
+    private void arm() {
         instrumentation.prepare(
                 dueIndices(
                         factorFrequency,
                         Math.max(nextLowest, nextHighest - COVERED_REJECTIONS),
                         nextHighest),
                 () -> nextIndex);
+        if (recordEveryStep && !instrumentation.isArmed()) {
+            instrumentation.arm(true);
+        }
     }
 
     /**
@@ -740,11 +765,6 @@ public final class CurvatureEstimator {
         nextIndex = manager.create(restored.nextStepIndex);
         nextLowest = restored.nextStepIndex;
         nextHighest = restored.nextStepIndex;
-        instrumentation.prepare(
-                dueIndices(
-                        factorFrequency,
-                        Math.max(nextLowest, nextHighest - COVERED_REJECTIONS),
-                        nextHighest),
-                () -> nextIndex);
+        arm();
     }
 }

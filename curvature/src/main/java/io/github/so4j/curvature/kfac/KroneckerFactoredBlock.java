@@ -94,17 +94,17 @@ public abstract sealed class KroneckerFactoredBlock implements AutoCloseable
     final FactorStatistics statisticsOfRows(
             NDArray inputRows, NDArray outputGradientRows, long examples) {
         long rows = inputRows.getShape().get(0);
-        NDArray gram = inputRows.transpose().matMul(inputRows);
-        NDArray inputStatistic;
-        if (bias) {
-            NDArray columnSums = inputRows.sum(new int[] {0}, true);
-            NDArray corner =
-                    inputRows.getManager().full(new Shape(1, 1), rows, inputRows.getDataType());
-            inputStatistic =
-                    gram.concat(columnSums.transpose(), 1).concat(columnSums.concat(corner, 1), 0);
-        } else {
-            inputStatistic = gram;
-        }
+        // [P, 1]^T [P, 1] in one product: the R x 1 column of ones costs less than assembling the
+        // p x p result from P^T P, the column sums and the count
+        NDArray homogeneous =
+                bias
+                        ? inputRows.concat(
+                                inputRows
+                                        .getManager()
+                                        .ones(new Shape(rows, 1), inputRows.getDataType()),
+                                1)
+                        : inputRows;
+        NDArray inputStatistic = homogeneous.transpose().matMul(homogeneous);
         inputStatistic.muli(1.0 / examples);
         NDArray outputStatistic =
                 outputGradientRows

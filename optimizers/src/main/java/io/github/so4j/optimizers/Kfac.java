@@ -29,6 +29,7 @@ import io.github.so4j.optimizers.transform.Transform;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -91,7 +92,16 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Cost</b> per step and layer with p inputs (plus the bias) and q outputs: \( 2pq(p + q) \)
  * flops to precondition ({@link InversionMode#EIGEN}: twice that); every factor update \( 2R(p^2 +
- * q^2) \) for R rows of the batch; every inverse update \( O(p^3 + q^3) \). Memory: \( 2(p^2 + q^2)
+ * q^2) \) for R rows of the batch; every inverse update \( O(p^3 + q^3) \). A dense layer whose
+ * batch has fewer rows than that makes worthwhile (\( R(q^2 + p^2 + qp) &lt; qp(q + p) \), e.g. the
+ * 785 x 256 layer of an MLP at batch 128) is preconditioned from its gradient's rows, \( \nabla W =
+ * D^\top \bar P \): \( ((G + d_G I)^{-1} D^\top)(\bar P (A + d_A I)^{-1}) \) at \( 2R(q^2 + p^2 +
+ * qp) \) flops, the same direction up to rounding; such a layer records its inputs and output
+ * gradients on every step. This needs the gradient to be the recordings' own: the {@link
+ * Fisher#EMPIRICAL} Fisher, no DJL {@code clipGrad}, no {@link WeightDecay#L2}, and a loss that
+ * reaches the weight only through the layer's recorded forwards (a weight shared with another
+ * block, or a penalty on the weights inside the loss, breaks it: build such a model with {@code
+ * optClipGrad} set, which turns the rows off). Memory: \( 2(p^2 + q^2)
  * \) per layer plus one momentum buffer per parameter.
  *
  * <p>{@link #stateBytes()} counts, per covered layer, A and G, the last good preconditioner ({@link
@@ -158,6 +168,9 @@ public final class Kfac extends SecondOrderOptimizer {
 
     private TransformState uncovered;
     private boolean started;
+
+    /** The layers preconditioned from their gradients' rows at their last recorded step. */
+    private final Set<CapturedLayer> rowLayers = new HashSet<>();
 
     private Kfac(Builder builder) {
         super(builder);
@@ -335,19 +348,15 @@ public final class Kfac extends SecondOrderOptimizer {
         }
         Map<String, NDArray> preconditioned = new HashMap<>();
         NDList squaredNorms = new NDList();
-        boolean anyRows = false;
-        boolean anyRecorded = false;
         for (Layer layer : layers) {
             List<LayerRecording> own = recordings.get(layer.captured());
             NDList inputs = rows ? recordedInputs(layer, own) : null;
-            anyRecorded |= inputs != null;
-            boolean fromRows =
-                    inputs != null
-                            && layer.block()
-                                    .factors()
-                                    .rowsAreCheaper(
-                                            ((LinearKroneckerFactored) layer.block()).rows(inputs));
-            anyRows |= fromRows;
+            boolean fromRows = inputs != null && rowsAreCheaper(layer, inputs);
+            if (fromRows) {
+                rowLayers.add(layer.captured());
+            } else if (!rows || (own != null && !own.isEmpty())) {
+                rowLayers.remove(layer.captured());
+            }
             if (layer.hasPreconditioner()) {
                 NDArray bias = layer.biasKey() == null ? null : m.get(layer.biasKey());
                 NDArray weight = m.get(layer.weightKey());
@@ -367,9 +376,7 @@ public final class Kfac extends SecondOrderOptimizer {
                 squaredNorms.add(v.squaredNorm());
             }
         }
-        if (anyRecorded) {
-            estimator.recordEveryStep(anyRows);
-        }
+        estimator.recordEveryStep(rowLayers);
         if (!squaredNorms.isEmpty()) {
             clip(preconditioned, sortedSum(squaredNorms), schedule, step, parameters);
         }
@@ -423,6 +430,12 @@ public final class Kfac extends SecondOrderOptimizer {
         return fisher == Fisher.EMPIRICAL
                 && !(clipGrad > 0)
                 && (l2 == null || weightDecayMode != WeightDecay.L2);
+    }
+
+    /** Whether preconditioning a dense layer from its recorded rows costs fewer flops. */
+    private static boolean rowsAreCheaper(Layer layer, NDList inputs) {
+        long rows = ((LinearKroneckerFactored) layer.block()).rows(inputs);
+        return layer.block().factors().rowsAreCheaper(rows);
     }
 
     /** A dense layer's recorded inputs if it has recordings and all are valid, else null. */

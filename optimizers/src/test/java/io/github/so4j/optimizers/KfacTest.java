@@ -452,8 +452,7 @@ class KfacTest {
      * weights as a twin that takes the dense path (DJL's clipGrad at 1e30, which changes no
      * gradient, turns the rows off) does, to 1e-9 relative (the groupings differ by rounding, about
      * 1e-15 per step, amplified by the damped inverses' condition numbers of at most about 1e3).
-     * Only the rows path records every step, so only it is armed after a step before which no
-     * factor step falls.
+     * Only the rows path's first layer records every step.
      */
     @Test
     void preconditioningFromRowsIsTheDensePathUpToRounding() {
@@ -469,16 +468,22 @@ class KfacTest {
                 double[][] batch = KfacNet.batch(random, shape);
                 a.step(batch);
                 b.step(batch);
-                if (step % 3 == 2) {
-                    assertTrue(rows.instrumentation().isArmed(), "rows path armed after " + step);
-                    assertFalse(dense.instrumentation().isArmed(), "dense armed after " + step);
-                }
+                List<CapturedLayer> fast = rows.instrumentation().layers();
+                List<CapturedLayer> slow = dense.instrumentation().layers();
+                assertTrue(fast.get(0).recordsEveryStep(), "first layer, step " + step);
+                assertFalse(fast.get(1).recordsEveryStep(), "second layer, step " + step);
+                assertFalse(slow.get(0).recordsEveryStep(), "dense twin, step " + step);
             }
             Map<String, double[]> expected = b.weights();
+            boolean identical = true;
             for (Map.Entry<String, double[]> entry : a.weights().entrySet()) {
                 double error = Dense.relativeError(entry.getValue(), expected.get(entry.getKey()));
                 assertTrue(error < 1e-9, entry.getKey() + " relative error " + error);
+                identical &=
+                        java.util.Arrays.equals(entry.getValue(), expected.get(entry.getKey()));
             }
+            // the same code path would give the same bits: the rows were used
+            assertFalse(identical, "the rows path was not taken");
             assertEquals(0, rows.health().skippedSteps());
         }
     }

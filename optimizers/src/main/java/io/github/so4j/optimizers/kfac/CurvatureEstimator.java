@@ -94,7 +94,6 @@ public final class CurvatureEstimator {
     private long nextLowest = 1;
 
     private long nextHighest = 1;
-    private boolean recordEveryStep;
     private boolean warnedReleased;
     private final Set<CapturedLayer> warnedSilent = new HashSet<>();
 
@@ -324,6 +323,8 @@ public final class CurvatureEstimator {
     public Map<CapturedLayer, List<LayerRecording>> updateFactors(
             List<Layer> layers, Schedule schedule, Step step) {
         NDArray gradientsFinite = step.gradientsFinite();
+        // every layer recorded this step's forwards only if the instrumentation was armed for them
+        boolean armed = instrumentation.isArmed();
         Map<CapturedLayer, List<LayerRecording>> recordings = new HashMap<>();
         boolean recorded = false;
         for (CapturedLayer captured : instrumentation.layers()) {
@@ -333,7 +334,9 @@ public final class CurvatureEstimator {
         }
         if (recorded) {
             checkFisher();
-            warnIfSilent(layers, recordings);
+            if (armed) {
+                warnIfSilent(layers, recordings);
+            }
         }
         if (schedule.factorIndices.length == 0) {
             return recordings;
@@ -502,8 +505,7 @@ public final class CurvatureEstimator {
 
     /**
      * Records what the host knows of the next step's index, and arms the instrumentation for it if
-     * it may be a factor step (or always, see {@link #recordEveryStep}). Call it at the end of
-     * every step.
+     * it may be a factor step. Call it at the end of every step.
      *
      * @param schedule the step's schedule
      */
@@ -519,17 +521,18 @@ public final class CurvatureEstimator {
     }
 
     /**
-     * Sets whether every step's training forwards record, not only those of steps that may update
-     * the factors: for a caller that preconditions from the gradients' rows. Takes effect at the
-     * next {@link #prepareNextStep}.
+     * Sets which layers record every step's training forwards, not only those of steps that may
+     * update the factors: the layers a caller preconditions from their gradients' rows.
      *
-     * @param every whether to record every step
+     * @param layers those layers; the others record on the steps armed for the factors only
      */
-    public void recordEveryStep(boolean every) {
-        this.recordEveryStep = every;
+    public void recordEveryStep(Set<CapturedLayer> layers) {
+        for (CapturedLayer layer : instrumentation.layers()) {
+            layer.recordEveryStep(layers.contains(layer));
+        }
     }
 
-    /** Arms the instrumentation for the next step: its factor indices, or every step. */
+    /** Arms the instrumentation for the next step if it may be a factor step. */
     private void arm() {
         instrumentation.prepare(
                 dueIndices(
@@ -537,9 +540,6 @@ public final class CurvatureEstimator {
                         Math.max(nextLowest, nextHighest - COVERED_REJECTIONS),
                         nextHighest),
                 () -> nextIndex);
-        if (recordEveryStep && !instrumentation.isArmed()) {
-            instrumentation.arm(true);
-        }
     }
 
     /**

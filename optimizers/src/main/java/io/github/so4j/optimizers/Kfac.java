@@ -101,8 +101,8 @@ import org.slf4j.LoggerFactory;
  * Fisher#EMPIRICAL} Fisher, no DJL {@code clipGrad}, no {@link WeightDecay#L2}, and a loss that
  * reaches the weight only through the layer's recorded forwards (a weight shared with another
  * block, or a penalty on the weights inside the loss, breaks it: build such a model with {@code
- * optClipGrad} set, which turns the rows off). Memory: \( 2(p^2 + q^2)
- * \) per layer plus one momentum buffer per parameter.
+ * optClipGrad} set, which turns the rows off). Memory: \( 2(p^2 + q^2) \) per layer plus one
+ * momentum buffer per parameter.
  *
  * <p>{@link #stateBytes()} counts, per covered layer, A and G, the last good preconditioner ({@link
  * InversionMode#INVERSE}: the two damped inverses, of the factors' sizes; {@link

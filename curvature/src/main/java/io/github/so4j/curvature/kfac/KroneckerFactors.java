@@ -368,8 +368,8 @@ public final class KroneckerFactors implements AutoCloseable {
 
     /**
      * Whether {@link #preconditionRows} is cheaper than {@link #precondition} for a gradient of R
-     * rows: in {@link InversionMode#INVERSE}, \( 2R(q^2 + p^2 + qp) &lt; 2qp(q + p) \) flops (for the
-     * K-FAC MLP's 785 x 256 layer at R = 128, 0.23 against 0.42 GFLOP); never in {@link
+     * rows: in {@link InversionMode#INVERSE}, \( 2R(q^2 + p^2 + qp) &lt; 2qp(q + p) \) flops (for
+     * the K-FAC MLP's 785 x 256 layer at R = 128, 0.23 against 0.42 GFLOP); never in {@link
      * InversionMode#EIGEN}, whose rotations back cost \( 2qp(q + p) \) either way.
      *
      * @param rows R, the number of rows of the gradient's factored form

@@ -430,6 +430,76 @@ class KfacTest {
     void fiveHundredStepsLeaveTheLiveArrayCountFlat() {
         assertFlat(KfacNet.mlp(), KfacNet.mlpInput(8), 2, 500);
         assertFlat(KfacNet.cnn(), KfacNet.cnnInput(8), 1, 100);
+        assertFlat(wide(), new Shape(4, 40), 2, 100);
+    }
+
+    /**
+     * A 40-30-3 tanh MLP: at a batch of 4 its first layer is preconditioned from its gradient's
+     * rows (\( 2R(q^2 + p^2 + qp) \) = 30k against \( 2qp(q + p) \) = 175k flops), its second from
+     * the gradient itself.
+     */
+    private static Block wide() {
+        return new SequentialBlock()
+                .add(Linear.builder().setUnits(30).build())
+                .add(Activation::tanh)
+                .add(Linear.builder().setUnits(3).build());
+    }
+
+    /**
+     * Preconditioning a wide layer from its gradient's rows, \( ((G + d_G I)^{-1} D^\top)([P, 1](A
+     * + d_A I)^{-1}) \), is the dense \( (G + d_G I)^{-1} M (A + d_A I)^{-1} \) grouped otherwise:
+     * twelve float64 steps (factors every 3, inverses every 2, momentum, KL clipping) move the
+     * weights as a twin that takes the dense path (DJL's clipGrad at 1e30, which changes no
+     * gradient, turns the rows off) does, to 1e-9 relative (the groupings differ by rounding, about
+     * 1e-15 per step, amplified by the damped inverses' condition numbers of at most about 1e3).
+     * Only the rows path's first layer records every step.
+     */
+    @Test
+    void preconditioningFromRowsIsTheDensePathUpToRounding() {
+        Shape shape = new Shape(4, 40);
+        Kfac rows = wideKfac(0);
+        Kfac dense = wideKfac(1e30f);
+        Random random = new Random(41);
+        try (KfacNet a = new KfacNet(wide(), rows::instrument, rows, DataType.FLOAT64, shape);
+                KfacNet b =
+                        new KfacNet(wide(), dense::instrument, dense, DataType.FLOAT64, shape)) {
+            b.copyFrom(a);
+            for (int step = 1; step <= 12; step++) {
+                double[][] batch = KfacNet.batch(random, shape);
+                a.step(batch);
+                b.step(batch);
+                List<CapturedLayer> fast = rows.instrumentation().layers();
+                List<CapturedLayer> slow = dense.instrumentation().layers();
+                assertTrue(fast.get(0).recordsEveryStep(), "first layer, step " + step);
+                assertFalse(fast.get(1).recordsEveryStep(), "second layer, step " + step);
+                assertFalse(slow.get(0).recordsEveryStep(), "dense twin, step " + step);
+            }
+            Map<String, double[]> expected = b.weights();
+            boolean identical = true;
+            for (Map.Entry<String, double[]> entry : a.weights().entrySet()) {
+                double error = Dense.relativeError(entry.getValue(), expected.get(entry.getKey()));
+                assertTrue(error < 1e-9, entry.getKey() + " relative error " + error);
+                identical &=
+                        java.util.Arrays.equals(entry.getValue(), expected.get(entry.getKey()));
+            }
+            // the same code path would give the same bits: the rows were used
+            assertFalse(identical, "the rows path was not taken");
+            assertEquals(0, rows.health().skippedSteps());
+        }
+    }
+
+    private static Kfac wideKfac(float clipGrad) {
+        Kfac.Builder builder =
+                Kfac.builder()
+                        .optFactorUpdateFrequency(3)
+                        .optInverseUpdateFrequency(2)
+                        .optDamping(0.1f)
+                        .optMomentum(0.5f)
+                        .optLearningRate(0.05f);
+        if (clipGrad > 0) {
+            builder.optClipGrad(clipGrad);
+        }
+        return builder.build();
     }
 
     private static void assertFlat(Block block, Shape shape, int factorFrequency, int steps) {

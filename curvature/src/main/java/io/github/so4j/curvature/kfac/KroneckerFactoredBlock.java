@@ -30,7 +30,8 @@ import ai.djl.ndarray.types.Shape;
  * LinearKroneckerFactored} derives both readings).
  *
  * <p><b>Cost</b> of the statistics: \( 2R(p^2 + q^2) \) flops; of a direction: a concatenation and
- * a split of the q x p matrix plus {@link KroneckerFactors#precondition}.
+ * a split of the q x p matrix plus {@link KroneckerFactors#precondition}, or, for a dense layer
+ * given its gradient's rows, {@link KroneckerFactors#preconditionRows} and a split.
  *
  * @see <a href="https://arxiv.org/abs/1503.05671">paper</a>
  * @see <a href="https://arxiv.org/abs/1602.01407">KFC paper</a>
@@ -93,17 +94,17 @@ public abstract sealed class KroneckerFactoredBlock implements AutoCloseable
     final FactorStatistics statisticsOfRows(
             NDArray inputRows, NDArray outputGradientRows, long examples) {
         long rows = inputRows.getShape().get(0);
-        NDArray gram = inputRows.transpose().matMul(inputRows);
-        NDArray inputStatistic;
-        if (bias) {
-            NDArray columnSums = inputRows.sum(new int[] {0}, true);
-            NDArray corner =
-                    inputRows.getManager().full(new Shape(1, 1), rows, inputRows.getDataType());
-            inputStatistic =
-                    gram.concat(columnSums.transpose(), 1).concat(columnSums.concat(corner, 1), 0);
-        } else {
-            inputStatistic = gram;
-        }
+        // [P, 1]^T [P, 1] in one product: the R x 1 column of ones costs less than assembling the
+        // p x p result from P^T P, the column sums and the count
+        NDArray homogeneous =
+                bias
+                        ? inputRows.concat(
+                                inputRows
+                                        .getManager()
+                                        .ones(new Shape(rows, 1), inputRows.getDataType()),
+                                1)
+                        : inputRows;
+        NDArray inputStatistic = homogeneous.transpose().matMul(homogeneous);
         inputStatistic.muli(1.0 / examples);
         NDArray outputStatistic =
                 outputGradientRows
@@ -138,6 +139,34 @@ public abstract sealed class KroneckerFactoredBlock implements AutoCloseable
                 direction.get(new NDIndex(":, :{}", weightColumns)).reshape(weightShape);
         NDArray biasDirection = direction.get(new NDIndex(":, {}", weightColumns));
         return new LayerDirection(new NDList(weightDirection, biasDirection), squaredNorm);
+    }
+
+    /**
+     * Preconditions the layer's gradient from its factored form \( M = D^\top \bar P \) ({@link
+     * KroneckerFactors#preconditionRows}), for a caller that knows that form to be the gradient
+     * given. Only the squared norm reads the gradient itself.
+     *
+     * @param weightGradient the weight's gradient, shaped as the weight. Not modified.
+     * @param biasGradient the bias's gradient, or {@code null} for a layer without bias. Not
+     *     modified.
+     * @param inputRows P, R x (weight columns). Not modified.
+     * @param outputRows D, R x q. Not modified.
+     * @return as {@link #precondition(NDArray, NDArray)}, up to rounding
+     */
+    final LayerDirection preconditionRows(
+            NDArray weightGradient, NDArray biasGradient, NDArray inputRows, NDArray outputRows) {
+        NDArray direction = factors.preconditionRows(outputRows, inputRows, bias);
+        NDArray weightMatrix = weightGradient.reshape(outputs, weightColumns);
+        if (!bias) {
+            NDArray squaredNorm = direction.reshape(-1).dot(weightMatrix.reshape(-1));
+            return new LayerDirection(new NDList(direction.reshape(weightShape)), squaredNorm);
+        }
+        NDArray weightPart = direction.get(new NDIndex(":, :{}", weightColumns));
+        NDArray biasDirection = direction.get(new NDIndex(":, {}", weightColumns));
+        NDArray squaredNorm =
+                weightPart.mul(weightMatrix).sum().addi(biasDirection.dot(biasGradient));
+        return new LayerDirection(
+                new NDList(weightPart.reshape(weightShape), biasDirection), squaredNorm);
     }
 
     /**

@@ -1,6 +1,8 @@
 package io.github.so4j.curvature.kfac;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 
@@ -144,5 +146,70 @@ public final class LinearKroneckerFactored extends KroneckerFactoredBlock {
                 input.reshape(-1, inputFeatures),
                 outputGradient.reshape(-1, outputFeatures),
                 examples);
+    }
+
+    /**
+     * Returns the number of rows R of recorded inputs: their sizes over the number of inputs.
+     *
+     * @param inputs the layer's inputs of a step, each shaped (N, ..., inputFeatures)
+     * @return R
+     */
+    public long rows(NDList inputs) {
+        long rows = 0;
+        for (NDArray input : inputs) {
+            rows += input.size() / inputFeatures;
+        }
+        return rows;
+    }
+
+    /**
+     * Preconditions the layer's gradient from the step's recordings, for a gradient that is theirs:
+     * \( [\nabla W, \nabla b] = \sum_r \delta_r \bar a_r^\top = D^\top \bar P \) (rows of every
+     * recorded input and output gradient, \( \bar P = [P, 1] \)), which holds when the loss reaches
+     * the weight only through these forwards and the optimizer was handed the gradient unchanged.
+     * Then \( V = \big((G + d_G I)^{-1} D^\top\big)\big(\bar P (A + d_A I)^{-1}\big) \), the same
+     * as {@link #precondition(NDArray, NDArray)} up to rounding, at \( 2R(q^2 + p^2 + qp) \) flops
+     * instead of \( 2qp(q + p) \): cheaper when R is small against p ({@code
+     * factors().rowsAreCheaper(R)}).
+     *
+     * @param weightGradient the weight's gradient. Not modified.
+     * @param biasGradient the bias's gradient, or {@code null} for a layer without bias. Not
+     *     modified.
+     * @param inputs the layer's inputs, each (N, ..., inputFeatures). Not modified.
+     * @param outputGradients \( \partial L / \partial y \) of each, (N, ..., outputFeatures),
+     *     already multiplied by any factor the gradient was scaled by. Not modified.
+     * @return the directions and \( \langle V, M \rangle \), owned by {@code weightGradient}'s
+     *     manager
+     * @throws IllegalArgumentException if the lists differ in length or are empty
+     * @throws IllegalStateException if there is no preconditioner yet or the mode is EIGEN
+     */
+    public LayerDirection precondition(
+            NDArray weightGradient, NDArray biasGradient, NDList inputs, NDList outputGradients) {
+        if (inputs.isEmpty() || inputs.size() != outputGradients.size()) {
+            throw new IllegalArgumentException(
+                    "inputs and outputGradients must be as many and at least one, but were "
+                            + inputs.size()
+                            + " and "
+                            + outputGradients.size());
+        }
+        NDManager caller = weightGradient.getManager();
+        try (NDManager scope = caller.newSubManager()) {
+            NDList inputRows = new NDList(inputs.size());
+            NDList outputRows = new NDList(inputs.size());
+            for (int i = 0; i < inputs.size(); i++) {
+                NDArray input = inputs.get(i).reshape(-1, inputFeatures);
+                NDArray outputGradient = outputGradients.get(i).reshape(-1, outputFeatures);
+                input.attach(scope);
+                outputGradient.attach(scope);
+                inputRows.add(input);
+                outputRows.add(outputGradient);
+            }
+            NDArray p = inputRows.size() == 1 ? inputRows.head() : NDArrays.concat(inputRows);
+            NDArray d = outputRows.size() == 1 ? outputRows.head() : NDArrays.concat(outputRows);
+            LayerDirection direction = preconditionRows(weightGradient, biasGradient, p, d);
+            direction.directions().attach(caller);
+            direction.squaredNorm().attach(caller);
+            return direction;
+        }
     }
 }

@@ -37,6 +37,7 @@ public final class CapturedLayer {
     private final Parameter bias;
     private final Instrumentation instrumentation;
     private final List<LayerRecording> recordings = new ArrayList<>();
+    private boolean everyStep;
 
     CapturedLayer(String name, Kind kind, Block layer, Instrumentation instrumentation) {
         this.name = name;
@@ -114,6 +115,26 @@ public final class CapturedLayer {
     }
 
     /**
+     * Sets whether this layer records every training forward, not only those of the steps the
+     * instrumentation is armed for (a layer preconditioned from its gradient's rows).
+     *
+     * @param everyStep whether to record every training forward outside a sampled pass's hold
+     */
+    void recordEveryStep(boolean everyStep) {
+        this.everyStep = everyStep;
+    }
+
+    /**
+     * Whether this layer records every training forward (it is preconditioned from its gradient's
+     * rows), not only on the steps the instrumentation is armed for.
+     *
+     * @return whether it records every step
+     */
+    public boolean recordsEveryStep() {
+        return everyStep;
+    }
+
+    /**
      * Returns and forgets the recordings made since the last call.
      *
      * @return the recordings, oldest first
@@ -125,15 +146,15 @@ public final class CapturedLayer {
     }
 
     /**
-     * Records a training forward if the instrumentation is recording: adds a zero probe that
-     * requires a gradient to the output.
+     * Records a training forward if the instrumentation is recording (or this layer records every
+     * step): adds a zero probe that requires a gradient to the output.
      *
      * @param inputs the layer's inputs. Not modified.
      * @param outputs the layer's outputs. Not modified.
      * @return {@code outputs}, or the probed output when recording
      */
     NDList record(NDList inputs, NDList outputs) {
-        if (!instrumentation.isRecording()) {
+        if (!instrumentation.isRecording() && !(everyStep && !instrumentation.isHeld())) {
             return outputs;
         }
         NDArray output = outputs.singletonOrThrow();

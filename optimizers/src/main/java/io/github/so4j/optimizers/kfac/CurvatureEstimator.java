@@ -315,11 +315,16 @@ public final class CurvatureEstimator {
      * @param schedule the step's schedule
      * @param step the step (a non-finite statistic counts as rejected only on a step whose
      *     gradients were finite)
+     * @return every instrumented layer's recordings of the step (empty lists where it recorded
+     *     nothing)
      * @throws IllegalStateException if the recordings do not match the Fisher (the training step is
      *     not the one it needs)
      */
-    public void updateFactors(List<Layer> layers, Schedule schedule, Step step) {
+    public Map<CapturedLayer, List<LayerRecording>> updateFactors(
+            List<Layer> layers, Schedule schedule, Step step) {
         NDArray gradientsFinite = step.gradientsFinite();
+        // every layer recorded this step's forwards only if the instrumentation was armed for them
+        boolean armed = instrumentation.isArmed();
         Map<CapturedLayer, List<LayerRecording>> recordings = new HashMap<>();
         boolean recorded = false;
         for (CapturedLayer captured : instrumentation.layers()) {
@@ -329,10 +334,12 @@ public final class CurvatureEstimator {
         }
         if (recorded) {
             checkFisher();
-            warnIfSilent(layers, recordings);
+            if (armed) {
+                warnIfSilent(layers, recordings);
+            }
         }
         if (schedule.factorIndices.length == 0) {
-            return;
+            return recordings;
         }
         NDArray due = factorStep(step, schedule);
         List<KroneckerFactors> staged = new ArrayList<>();
@@ -348,7 +355,7 @@ public final class CurvatureEstimator {
             staged.add(layer.block().factors());
         }
         if (staged.isEmpty()) {
-            return;
+            return recordings;
         }
         NDArray allFinite = finite.size() == 1 ? finite.head() : NDArrays.stack(finite).all();
         step.require(due == null ? allFinite : allFinite.logicalOr(due.logicalNot()));
@@ -361,6 +368,7 @@ public final class CurvatureEstimator {
                         staged.get(i).commit(take, counted.logicalAnd(finite.get(i).logicalNot()));
                     }
                 });
+        return recordings;
     }
 
     /**
@@ -509,6 +517,23 @@ public final class CurvatureEstimator {
             nextLowest = schedule.lowest;
             nextHighest = schedule.highest + 1;
         }
+        arm();
+    }
+
+    /**
+     * Sets which layers record every step's training forwards, not only those of steps that may
+     * update the factors: the layers a caller preconditions from their gradients' rows.
+     *
+     * @param layers those layers; the others record on the steps armed for the factors only
+     */
+    public void recordEveryStep(Set<CapturedLayer> layers) {
+        for (CapturedLayer layer : instrumentation.layers()) {
+            layer.recordEveryStep(layers.contains(layer));
+        }
+    }
+
+    /** Arms the instrumentation for the next step if it may be a factor step. */
+    private void arm() {
         instrumentation.prepare(
                 dueIndices(
                         factorFrequency,
@@ -740,11 +765,6 @@ public final class CurvatureEstimator {
         nextIndex = manager.create(restored.nextStepIndex);
         nextLowest = restored.nextStepIndex;
         nextHighest = restored.nextStepIndex;
-        instrumentation.prepare(
-                dueIndices(
-                        factorFrequency,
-                        Math.max(nextLowest, nextHighest - COVERED_REJECTIONS),
-                        nextHighest),
-                () -> nextIndex);
+        arm();
     }
 }

@@ -747,7 +747,13 @@ public final class BatchCurvature {
     private Workspace borrow(NDList... vectors) {
         NDList borrowed = new NDList();
         borrowed.addAll(data);
-        borrowed.addAll(labels);
+        // an autoencoder's labels are the very arrays of its data: borrow each array once, or
+        // the workspace would hand it back twice and the second return would close it
+        for (NDArray label : labels) {
+            if (data.stream().noneMatch(x -> x == label)) {
+                borrowed.add(label);
+            }
+        }
         for (Parameter parameter : parameters) {
             borrowed.add(parameter.getArray());
         }

@@ -375,6 +375,36 @@ class BatchCurvatureTest {
         assertEquals(message, e.getMessage());
     }
 
+    @Test
+    void labelsThatAreTheDataStayOpenAndGiveTheLossOfACopy() {
+        // an autoencoder's labels are the very arrays of its data; borrowing them twice once
+        // closed them after the first evaluation
+        Block block = Linear.builder().setUnits(4).build();
+        block.initialize(manager, DataType.FLOAT64, new Shape(3, 4));
+        NDArray x = manager.randomNormal(new Shape(3, 4), DataType.FLOAT64);
+        NDList data = new NDList(x);
+        BatchCurvature shared =
+                BatchCurvature.builder()
+                        .setBlock(block)
+                        .setLoss(Loss.l2Loss())
+                        .setBatch(data, data)
+                        .build();
+        BatchCurvature copied =
+                BatchCurvature.builder()
+                        .setBlock(block)
+                        .setLoss(Loss.l2Loss())
+                        .setBatch(data, new NDList(x.duplicate()))
+                        .build();
+        double first = shared.loss();
+        NDArray v = manager.randomNormal(new Shape(shared.dimension()), DataType.FLOAT64);
+        double[] product = Dense.toDoubles(shared.gaussNewtonTimes(v));
+        assertTrue(!x.isReleased(), "the data were closed by an evaluation");
+        // the same operations on the same values: the same float64 result
+        assertEquals(copied.loss(), first, 0.0);
+        assertEquals(first, shared.loss(), 0.0);
+        assertArrayEquals(Dense.toDoubles(copied.gaussNewtonTimes(v)), product, 0.0);
+    }
+
     private BatchCurvature curvature(Block block, double[][] x, int[] y, DataType type, Mode mode) {
         return BatchCurvature.builder()
                 .setBlock(block)

@@ -67,7 +67,6 @@ public final class QuadraticModelStep {
     private final Map<String, NDArray> velocity = new HashMap<>();
     private NDManager stateManager;
     private BatchCurvature pending;
-    private NDManager copies;
     private long nonFiniteModels;
     private long adaptations;
     private double lastLearningRate = Double.NaN;
@@ -116,22 +115,11 @@ public final class QuadraticModelStep {
      * @param labels the batch's labels. Not modified.
      */
     public void prepare(Block block, Loss loss, NDList data, NDList labels) {
-        if (copies != null) {
-            copies.close();
-        }
-        // BatchCurvature borrows data and labels one array at a time: an autoencoder's labels,
-        // the very arrays of its data, would be borrowed twice and closed with its workspace
-        copies = data.head().getManager().newSubManager();
-        NDList distinct = new NDList(labels.size());
-        for (NDArray label : labels) {
-            boolean shared = data.stream().anyMatch(x -> x == label);
-            distinct.add(shared ? Workspace.copy(label, copies) : label);
-        }
         pending =
                 BatchCurvature.builder()
                         .setBlock(block)
                         .setLoss(loss)
-                        .setBatch(data, distinct)
+                        .setBatch(data, labels)
                         .optMode(BatchCurvature.Mode.EXACT)
                         .build();
     }

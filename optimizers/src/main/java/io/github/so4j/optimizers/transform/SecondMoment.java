@@ -105,7 +105,7 @@ public final class SecondMoment implements Transform {
             root = v.sqrt();
         } else {
             v = state.head().mul(beta2).addi(squares.muli(1 - beta2));
-            root = v.div(BiasCorrection.of(beta2, context.index())).sqrt();
+            root = v.div(context.biasCorrection(beta2)).sqrt();
         }
         return new Result(direction.div(root.addi(epsilon)), new NDList(v));
     }

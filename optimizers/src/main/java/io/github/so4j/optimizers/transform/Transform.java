@@ -34,6 +34,10 @@ public interface Transform {
         /**
          * Checks that the cache belongs to the index.
          *
+         * @param gradient the parameter's gradient. Not modified.
+         * @param weight the parameter. Not modified.
+         * @param index the step's 1-based index among taken steps
+         * @param biasCorrections the bias corrections of {@code index}
          * @throws IllegalArgumentException if it caches another index's corrections
          */
         public Context {

@@ -26,6 +26,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
@@ -99,6 +100,7 @@ import org.slf4j.LoggerFactory;
 public abstract class SecondOrderOptimizer extends Optimizer {
 
     private static final Logger logger = LoggerFactory.getLogger(SecondOrderOptimizer.class);
+    private static final NDIndex ALL = new NDIndex("...");
     private static final Pattern DJL_UID = Pattern.compile("uid-\\d+-(\\d+)");
 
     /** DJL's class for {@code Tracker.fixed}, which is not public: its values ignore the count. */
@@ -136,6 +138,8 @@ public abstract class SecondOrderOptimizer extends Optimizer {
     private final Map<String, String> modelNames = new HashMap<>();
     private final Set<String> updatedThisStep = new HashSet<>();
     private final Map<String, NDArray> pending = new HashMap<>();
+    private final Map<Float, NDArray> stepScalars = new HashMap<>();
+    private final Map<DataType, NDArray> stepZeros = new EnumMap<>(DataType.class);
     private List<NDArray> parameters = List.of();
     private NDManager model;
     private NDManager stepManager;
@@ -251,7 +255,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                 float learningRate =
                         learningRateTracker.getNewValue(
                                 parameterId, (int) Math.min(learningRateIndex, Integer.MAX_VALUE));
-                weight.subi(direction.muli(learningRate));
+                weight.subi(direction.muli(stepScalar(learningRate)));
             } else if (!contains(parameters, weight)) {
                 rediscover = true;
                 logger.warn(
@@ -262,8 +266,21 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                         nameOf(uid));
             }
         } finally {
-            clearGradient(weight);
+            clearGradient(
+                    weight,
+                    stepManager == null
+                            ? null
+                            : stepZeros.computeIfAbsent(
+                                    weight.getDataType(), t -> stepManager.zeros(new Shape(), t)));
         }
+    }
+
+    /**
+     * The learning rate as a float32 scalar on the device, made once per step and value: {@code
+     * muli(float)} makes and frees the same scalar for every parameter.
+     */
+    private NDArray stepScalar(float value) {
+        return stepScalars.computeIfAbsent(value, v -> stepManager.create(v));
     }
 
     /**
@@ -434,7 +451,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                 // afresh
                 closeStep();
                 for (NDArray weight : parameters) {
-                    clearGradient(weight);
+                    clearGradient(weight, null);
                 }
                 steps--;
                 stepsAtRead = Math.min(stepsAtRead, steps);
@@ -649,21 +666,30 @@ public abstract class SecondOrderOptimizer extends Optimizer {
 
     /**
      * Zeros the gradient in place, NaN included (a rejected step may have seen NaN, and the host
-     * does not know which steps were rejected), in a scope: DJL's fill allocates.
+     * does not know which steps were rejected): with the step's zero of the gradient's dtype when
+     * there is one (no allocation), else in a scope (DJL's fill with a number allocates).
      */
-    private static void clearGradient(NDArray weight) {
+    private static void clearGradient(NDArray weight, NDArray zero) {
         if (!weight.hasGradient()) {
+            return;
+        }
+        if (zero != null) {
+            try (NDArray gradient = weight.getGradient()) {
+                gradient.set(ALL, zero);
+            }
             return;
         }
         try (NDArray gradient = weight.getGradient();
                 NDManager scope = weight.getManager().newSubManager()) {
             scope.tempAttachAll(gradient);
-            gradient.set(new NDIndex("..."), 0);
+            gradient.set(ALL, 0);
         }
     }
 
     private void closeStep() {
         pending.clear();
+        stepScalars.clear();
+        stepZeros.clear();
         updatedThisStep.clear();
         uidByIdThisStep.clear();
         if (stepManager != null) {

@@ -12,7 +12,9 @@ import java.util.Map;
  * own when the scalar is applied.
  *
  * <p>A {@link Cache} computes each \( 1 - \beta^t \) of one step once for every parameter: 5
- * operations on scalars per distinct \( \beta \) and step, instead of per parameter and moment.
+ * operations on scalars per distinct \( \beta \) and step, instead of per parameter and moment; it
+ * also keeps the step's scalar constants (\( \beta_1 \), \( 1 - \beta_1 \), \( \epsilon \), ...) on
+ * the device.
  */
 public final class BiasCorrection {
 
@@ -40,6 +42,7 @@ public final class BiasCorrection {
 
         private final NDArray index;
         private final Map<Float, NDArray> corrections = new HashMap<>();
+        private final Map<Float, NDArray> constants = new HashMap<>();
 
         /**
          * Creates an empty cache.
@@ -67,6 +70,19 @@ public final class BiasCorrection {
          */
         public NDArray of(float beta) {
             return corrections.computeIfAbsent(beta, b -> BiasCorrection.of(b, index));
+        }
+
+        /**
+         * Returns a float32 scalar on the index's device, made once per step and value: the array
+         * that DJL makes (and frees) at every operation with a Java {@code float}, so that {@code
+         * x.mul(constant(c))} equals {@code x.mul(c)} bit for bit, without a host-to-device copy
+         * per parameter.
+         *
+         * @param value the value
+         * @return a float32 scalar owned by the index's manager; not to be closed or modified
+         */
+        public NDArray constant(float value) {
+            return constants.computeIfAbsent(value, v -> index.getManager().create(v));
         }
     }
 }

@@ -68,6 +68,17 @@ public interface Transform {
         public NDArray biasCorrection(float beta) {
             return biasCorrections.of(beta);
         }
+
+        /**
+         * Returns a float32 scalar of the step, made once per step and value ({@link
+         * BiasCorrection.Cache#constant}).
+         *
+         * @param value the value
+         * @return the scalar, owned by the index's manager; not to be closed or modified
+         */
+        public NDArray constant(float value) {
+            return biasCorrections.constant(value);
+        }
     }
 
     /**

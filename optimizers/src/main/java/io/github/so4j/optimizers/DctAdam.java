@@ -134,7 +134,7 @@ public final class DctAdam extends LowRankAdam {
             Layout layout, NDList state, NDArray g, boolean refresh, NDManager scope) {
         NDArray q = basis(layout);
         if (!refresh) {
-            return new Projection(q.get(new NDIndex(":, {}", state.head())), null, null);
+            return new Projection(columns(q, state.head()), null, null);
         }
         NDArray s = layout.left() ? q.transpose().matMul(g) : g.matMul(q);
         // the l1 norms (the reference's) or the squared l2 norms (the captured energy)
@@ -145,7 +145,7 @@ public final class DctAdam extends LowRankAdam {
                 layout.left()
                         ? s.get(new NDIndex("{}, :", indices))
                         : s.get(new NDIndex(":, {}", indices));
-        return new Projection(q.get(new NDIndex(":, {}", indices)), new NDList(indices), low);
+        return new Projection(columns(q, indices), new NDList(indices), low);
     }
 
     /**
@@ -174,6 +174,15 @@ public final class DctAdam extends LowRankAdam {
                     layout.left() ? rotation.transpose().matMul(moment) : moment.matMul(rotation));
         }
         return carried;
+    }
+
+    /**
+     * The columns of Q at the indices, Q[:, I], by a gather along the columns (one operation,
+     * cheaper in DJL than advanced indexing).
+     */
+    private static NDArray columns(NDArray q, NDArray indices) {
+        long r = indices.size();
+        return q.gather(indices.reshape(1, r).broadcast(new Shape(q.getShape().get(0), r)), 1);
     }
 
     private static String key(Layout layout) {

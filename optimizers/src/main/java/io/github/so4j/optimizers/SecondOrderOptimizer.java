@@ -402,7 +402,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                 boolean surelyTaken = Boolean.TRUE.equals(step.hostDecision());
                 Map<DataType, NDArray> zeros = new HashMap<>();
                 // the unmasked directions are freed now, not with the step's manager at the next
-                // step: between steps the optimizer holds no array but its state
+                // step, so that the same arrays live after every step, refresh steps included
                 Set<NDArray> replaced = Collections.newSetFromMap(new IdentityHashMap<>());
                 Set<NDArray> kept = Collections.newSetFromMap(new IdentityHashMap<>());
                 for (Map.Entry<String, NDArray> entry : directions.entrySet()) {

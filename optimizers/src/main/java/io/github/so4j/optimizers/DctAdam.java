@@ -68,7 +68,6 @@ public final class DctAdam extends LowRankAdam {
 
     private static final String INDICES = "indices";
 
-    private final int updatePeriod;
     private final boolean rotateMoments;
     private final int selectionNorm;
 
@@ -79,7 +78,6 @@ public final class DctAdam extends LowRankAdam {
 
     private DctAdam(Builder builder) {
         super(builder, "dctAdam");
-        this.updatePeriod = builder.updatePeriod;
         this.rotateMoments = builder.rotateMoments;
         this.selectionNorm = builder.selectionNorm;
     }
@@ -108,7 +106,7 @@ public final class DctAdam extends LowRankAdam {
     /** {@inheritDoc} */
     @Override
     protected boolean refreshDue(long index) {
-        return index % updatePeriod == 0;
+        return index % getUpdatePeriod() == 0;
     }
 
     /** {@inheritDoc} */
@@ -136,7 +134,7 @@ public final class DctAdam extends LowRankAdam {
             Layout layout, NDList state, NDArray g, boolean refresh, NDManager scope) {
         NDArray q = basis(layout);
         if (!refresh) {
-            return new Projection(q.get(new NDIndex(":, {}", state.head())), null, null);
+            return new Projection(columns(q, state.head()), null, null);
         }
         NDArray s = layout.left() ? q.transpose().matMul(g) : g.matMul(q);
         // the l1 norms (the reference's) or the squared l2 norms (the captured energy)
@@ -147,7 +145,7 @@ public final class DctAdam extends LowRankAdam {
                 layout.left()
                         ? s.get(new NDIndex("{}, :", indices))
                         : s.get(new NDIndex(":, {}", indices));
-        return new Projection(q.get(new NDIndex(":, {}", indices)), new NDList(indices), low);
+        return new Projection(columns(q, indices), new NDList(indices), low);
     }
 
     /**
@@ -176,6 +174,15 @@ public final class DctAdam extends LowRankAdam {
                     layout.left() ? rotation.transpose().matMul(moment) : moment.matMul(rotation));
         }
         return carried;
+    }
+
+    /**
+     * The columns of Q at the indices, Q[:, I], by a gather along the columns (one operation,
+     * cheaper in DJL than advanced indexing).
+     */
+    private static NDArray columns(NDArray q, NDArray indices) {
+        long r = indices.size();
+        return q.gather(indices.reshape(1, r).broadcast(new Shape(q.getShape().get(0), r)), 1);
     }
 
     private static String key(Layout layout) {
@@ -214,21 +221,11 @@ public final class DctAdam extends LowRankAdam {
     }
 
     /**
-     * Returns the refresh period T.
-     *
-     * @return T, in taken steps
-     */
-    public int getUpdatePeriod() {
-        return updatePeriod;
-    }
-
-    /**
      * Builds {@link DctAdam}; every setting has the default described on {@link DctAdam} and is
      * checked, with its name and value, at {@link #build()}.
      */
     public static final class Builder extends LowRankAdam.Builder<Builder> {
 
-        private int updatePeriod = 200;
         private boolean rotateMoments;
         private int selectionNorm = 1;
 
@@ -239,18 +236,6 @@ public final class DctAdam extends LowRankAdam {
         /** {@inheritDoc} */
         @Override
         protected Builder self() {
-            return this;
-        }
-
-        /**
-         * Sets the refresh period T: the columns are chosen again at every taken step t divisible
-         * by T.
-         *
-         * @param updatePeriod T, at least 1; default 200
-         * @return this {@code Builder}
-         */
-        public Builder optUpdatePeriod(int updatePeriod) {
-            this.updatePeriod = updatePeriod;
             return this;
         }
 
@@ -289,10 +274,6 @@ public final class DctAdam extends LowRankAdam {
          */
         public DctAdam build() {
             validate();
-            if (updatePeriod < 1) {
-                throw new IllegalArgumentException(
-                        "updatePeriod must be at least 1, but was " + updatePeriod);
-            }
             if (selectionNorm != 1 && selectionNorm != 2) {
                 throw new IllegalArgumentException(
                         "selectionNorm must be 1 or 2, but was " + selectionNorm);

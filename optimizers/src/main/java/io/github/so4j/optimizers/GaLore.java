@@ -89,7 +89,6 @@ public final class GaLore extends LowRankAdam {
 
     private static final String PROJECTION = "projection";
 
-    private final int updatePeriod;
     private final RandomizedSubspaceIteration iteration;
     private final long seed;
     private final int heads;
@@ -98,7 +97,6 @@ public final class GaLore extends LowRankAdam {
 
     private GaLore(Builder builder) {
         super(builder, "galore");
-        this.updatePeriod = builder.updatePeriod;
         this.iteration = builder.iteration();
         this.seed = builder.seed();
         this.heads = builder.heads;
@@ -130,7 +128,7 @@ public final class GaLore extends LowRankAdam {
     /** {@inheritDoc} */
     @Override
     protected boolean refreshDue(long index) {
-        return index > 1 && (index - 1) % updatePeriod == 0;
+        return index > 1 && (index - 1) % getUpdatePeriod() == 0;
     }
 
     /**
@@ -192,15 +190,6 @@ public final class GaLore extends LowRankAdam {
     }
 
     /**
-     * Returns the refresh period T.
-     *
-     * @return T, in taken steps
-     */
-    public int getUpdatePeriod() {
-        return updatePeriod;
-    }
-
-    /**
      * Returns the randomized subspace iteration.
      *
      * @return the iteration
@@ -224,7 +213,6 @@ public final class GaLore extends LowRankAdam {
      */
     public static final class Builder extends SubspaceIterationBuilder<Builder> {
 
-        private int updatePeriod = 200;
         private int heads = 1;
         private String headPattern;
 
@@ -235,18 +223,6 @@ public final class GaLore extends LowRankAdam {
         /** {@inheritDoc} */
         @Override
         protected Builder self() {
-            return this;
-        }
-
-        /**
-         * Sets the refresh period T: the bases are recomputed at every taken step t with t - 1
-         * divisible by T.
-         *
-         * @param updatePeriod T, at least 1; default 200
-         * @return this {@code Builder}
-         */
-        public Builder optUpdatePeriod(int updatePeriod) {
-            this.updatePeriod = updatePeriod;
             return this;
         }
 
@@ -276,10 +252,6 @@ public final class GaLore extends LowRankAdam {
          */
         public GaLore build() {
             validate();
-            if (updatePeriod < 1) {
-                throw new IllegalArgumentException(
-                        "updatePeriod must be at least 1, but was " + updatePeriod);
-            }
             if (heads < 1) {
                 throw new IllegalArgumentException("heads must be at least 1, but was " + heads);
             }

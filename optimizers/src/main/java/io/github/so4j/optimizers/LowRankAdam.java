@@ -207,6 +207,7 @@ public abstract class LowRankAdam extends SecondOrderOptimizer {
 
     private final String prefix;
     private final int rank;
+    private final int updatePeriod;
     private final double maxRankFraction;
     private final int minRank;
     private final ProjectionSide side;
@@ -246,6 +247,7 @@ public abstract class LowRankAdam extends SecondOrderOptimizer {
         super(builder);
         this.prefix = prefix;
         this.rank = builder.rank;
+        this.updatePeriod = builder.updatePeriod;
         this.maxRankFraction = builder.maxRankFraction;
         this.minRank = builder.minRank;
         this.side = builder.side;
@@ -511,9 +513,13 @@ public abstract class LowRankAdam extends SecondOrderOptimizer {
                                             slot.projector,
                                             projection.next(),
                                             slot.moments);
-            Transform.Result adamStep =
-                    projectedAdam.apply(low, old, new Transform.Context(low, low, step.index()));
+            Transform.Result adamStep = projectedAdam.apply(low, old, step.context(low, low));
             NDArray n = adamStep.direction();
+            if (decay == null) {
+                // masked on the r-sized side: B and the weights are finite, so B 0 = 0 and the
+                // base class need not mask the full-size direction
+                n = step.mask(n);
+            }
             if (scale != 1) {
                 // alpha B N = B (alpha N): the scale on the r-sized side
                 n = n.muli(scale);
@@ -524,14 +530,13 @@ public abstract class LowRankAdam extends SecondOrderOptimizer {
             }
             if (decay != null) {
                 u =
-                        decay.apply(
-                                        u,
-                                        new NDList(),
-                                        new Transform.Context(
-                                                p.gradient(), p.weight(), step.index()))
+                        decay.apply(u, new NDList(), step.context(p.gradient(), p.weight()))
                                 .direction();
             }
             direction = ws.keep(u, owner);
+            if (decay == null) {
+                step.zeroWhenRejected(direction);
+            }
             moments = ws.keep(adamStep.state(), scope);
             next = projection.next() == null ? null : ws.keep(projection.next(), scope);
         }
@@ -838,6 +843,16 @@ public abstract class LowRankAdam extends SecondOrderOptimizer {
     }
 
     /**
+     * Returns the period T: the refresh period of {@link DctAdam}'s and {@link GaLore}'s bases, in
+     * taken steps, and 1/T is the learning rate of {@link OnlineSubspaceDescent}'s basis.
+     *
+     * @return T
+     */
+    public int getUpdatePeriod() {
+        return updatePeriod;
+    }
+
+    /**
      * Returns the maximal rank as a fraction f of a matrix's smaller side.
      *
      * @return f
@@ -918,6 +933,7 @@ public abstract class LowRankAdam extends SecondOrderOptimizer {
     public abstract static class Builder<T extends Builder<T>> extends BaseBuilder<T> {
 
         private int rank;
+        private int updatePeriod = 200;
         private double maxRankFraction = 0.25;
         private int minRank = 4;
         private ProjectionSide side = ProjectionSide.AUTO;
@@ -950,6 +966,20 @@ public abstract class LowRankAdam extends SecondOrderOptimizer {
          */
         public T optRank(int rank) {
             this.rank = rank;
+            return self();
+        }
+
+        /**
+         * Sets the period T: {@link DctAdam} chooses its columns again at every taken step t
+         * divisible by T; {@link GaLore} recomputes its bases at every taken step t with t - 1
+         * divisible by T; {@link OnlineSubspaceDescent} moves its basis at the rate 1/T (the
+         * references' {@code update_proj_gap}).
+         *
+         * @param updatePeriod T, at least 1; default 200
+         * @return this {@code Builder}
+         */
+        public T optUpdatePeriod(int updatePeriod) {
+            this.updatePeriod = updatePeriod;
             return self();
         }
 
@@ -1040,6 +1070,10 @@ public abstract class LowRankAdam extends SecondOrderOptimizer {
         protected void validate() {
             if (rank < 1) {
                 throw new IllegalArgumentException("rank must be at least 1, but was " + rank);
+            }
+            if (updatePeriod < 1) {
+                throw new IllegalArgumentException(
+                        "updatePeriod must be at least 1, but was " + updatePeriod);
             }
             if (!(maxRankFraction > 0 && maxRankFraction <= 1)) {
                 throw new IllegalArgumentException(

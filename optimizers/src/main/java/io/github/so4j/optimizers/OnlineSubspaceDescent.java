@@ -71,7 +71,6 @@ public final class OnlineSubspaceDescent extends LowRankAdam {
     private static final float PROJECTION_EPSILON = 1e-8f;
     private static final float PROJECTION_WEIGHT_DECAY = 0.01f;
 
-    private final int updatePeriod;
     private final double projectionRate;
     private final RandomizedSubspaceIteration iteration;
     private final long seed;
@@ -80,8 +79,7 @@ public final class OnlineSubspaceDescent extends LowRankAdam {
 
     private OnlineSubspaceDescent(Builder builder) {
         super(builder, "osd");
-        this.updatePeriod = builder.updatePeriod;
-        this.projectionRate = 1.0 / updatePeriod;
+        this.projectionRate = 1.0 / getUpdatePeriod();
         this.iteration = builder.iteration();
         this.seed = builder.seed();
         this.projectionUpdate =
@@ -164,15 +162,6 @@ public final class OnlineSubspaceDescent extends LowRankAdam {
     }
 
     /**
-     * Returns T: P's learning rate is 1/T.
-     *
-     * @return T
-     */
-    public int getUpdatePeriod() {
-        return updatePeriod;
-    }
-
-    /**
      * Returns the randomized subspace iteration of the first basis.
      *
      * @return the iteration
@@ -187,8 +176,6 @@ public final class OnlineSubspaceDescent extends LowRankAdam {
      */
     public static final class Builder extends SubspaceIterationBuilder<Builder> {
 
-        private int updatePeriod = 200;
-
         Builder() {
             super(0.01f, 128, 0.25f, 1e-6f);
         }
@@ -196,17 +183,6 @@ public final class OnlineSubspaceDescent extends LowRankAdam {
         /** {@inheritDoc} */
         @Override
         protected Builder self() {
-            return this;
-        }
-
-        /**
-         * Sets T, which sets P's learning rate 1/T (the reference's {@code update_proj_gap}).
-         *
-         * @param updatePeriod T, at least 1; default 200
-         * @return this {@code Builder}
-         */
-        public Builder optUpdatePeriod(int updatePeriod) {
-            this.updatePeriod = updatePeriod;
             return this;
         }
 
@@ -219,10 +195,6 @@ public final class OnlineSubspaceDescent extends LowRankAdam {
          */
         public OnlineSubspaceDescent build() {
             validate();
-            if (updatePeriod < 1) {
-                throw new IllegalArgumentException(
-                        "updatePeriod must be at least 1, but was " + updatePeriod);
-            }
             return new OnlineSubspaceDescent(this);
         }
     }

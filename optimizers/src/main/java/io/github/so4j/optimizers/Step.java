@@ -3,8 +3,16 @@ package io.github.so4j.optimizers;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.github.so4j.optimizers.transform.BiasCorrection;
+import io.github.so4j.optimizers.transform.Transform;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.function.LongPredicate;
 
 /**
@@ -48,7 +56,12 @@ public final class Step {
     private final Resolver resolver;
     private final List<NDArray> requirements = new ArrayList<>();
     private final List<Commit> commits = new ArrayList<>();
+    private final Set<NDArray> zeroWhenRejected =
+            Collections.newSetFromMap(new IdentityHashMap<>());
+    private final Map<DataType, NDArray> zeros = new EnumMap<>(DataType.class);
+    private boolean masked;
     private NDArray index;
+    private BiasCorrection.Cache biasCorrections;
     private Boolean decided;
 
     /** Reads the base class's device counters on demand. */
@@ -94,6 +107,9 @@ public final class Step {
         if (decided != null) {
             throw new IllegalStateException("the step was already decided on the host");
         }
+        if (masked) {
+            throw new IllegalStateException("the step's decision was already used by mask()");
+        }
         requirements.add(condition);
     }
 
@@ -118,6 +134,30 @@ public final class Step {
             index = takenBefore.add(1).toType(DataType.FLOAT64, false);
         }
         return index;
+    }
+
+    /**
+     * Returns the bias corrections \( 1 - \beta^t \) of this step's {@link #index()}, each computed
+     * once per step and shared by every parameter.
+     *
+     * @return the cache, whose scalars are owned by the step's scope
+     */
+    public BiasCorrection.Cache biasCorrections() {
+        if (biasCorrections == null) {
+            biasCorrections = new BiasCorrection.Cache(index());
+        }
+        return biasCorrections;
+    }
+
+    /**
+     * Returns a transform's context at this step: the step's index and its shared bias corrections.
+     *
+     * @param gradient the parameter's gradient. Not modified.
+     * @param weight the parameter. Not modified.
+     * @return the context
+     */
+    public Transform.Context context(NDArray gradient, NDArray weight) {
+        return new Transform.Context(gradient, weight, index(), biasCorrections());
     }
 
     /**
@@ -185,6 +225,41 @@ public final class Step {
             decided = resolver.decide(acceptance());
         }
         return decided;
+    }
+
+    /**
+     * Returns an array where the step is taken and zeros where it is not (NaN-safe), by the
+     * decision as it stands: finite gradients and the conditions required so far, or the host's
+     * decision. No condition may be added afterwards. With {@link #zeroWhenRejected}, it lets a
+     * subclass mask a small factor of a direction (Adam's r-sized direction of a low-rank method)
+     * instead of the base class masking the full-size direction.
+     *
+     * @param x the array. Not modified.
+     * @return a new array owned by {@code x}'s manager (x itself when the host took the step)
+     */
+    public NDArray mask(NDArray x) {
+        masked = true;
+        if (Boolean.TRUE.equals(decided)) {
+            return x;
+        }
+        NDArray zero = zeros.computeIfAbsent(x.getDataType(), t -> scope.zeros(new Shape(), t));
+        return select(acceptance(), x, zero.broadcast(x.getShape()));
+    }
+
+    /**
+     * Declares that a direction returned by {@code computeStep} is zero, exactly, when the step is
+     * rejected (it was computed from {@link #mask}ed factors and finite state), so that the base
+     * class does not mask it again.
+     *
+     * @param direction the direction, as returned
+     */
+    public void zeroWhenRejected(NDArray direction) {
+        zeroWhenRejected.add(direction);
+    }
+
+    /** Whether a direction was declared zero when the step is rejected. */
+    boolean isZeroWhenRejected(NDArray direction) {
+        return zeroWhenRejected.contains(direction);
     }
 
     /** The decision on the device: finite gradients and every requirement. */

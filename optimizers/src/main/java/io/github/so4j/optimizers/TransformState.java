@@ -70,9 +70,7 @@ public final class TransformState implements AutoCloseable {
         // borrowed: temporaries of products with the state or the weight land in the workspace
         try (Workspace ws =
                 new Workspace(step.scope(), old, distinct(direction, gradient, weight))) {
-            result =
-                    transform.apply(
-                            direction, old, new Transform.Context(gradient, weight, step.index()));
+            result = transform.apply(direction, old, step.context(gradient, weight));
             ws.keep(result.direction(), caller);
             ws.keep(result.state(), step.scope());
         }

@@ -59,9 +59,11 @@ public final class FirstMoment implements Transform {
     /** {@inheritDoc} */
     @Override
     public Result apply(NDArray direction, NDList state, Context context) {
-        NDArray m = state.head().mul(beta1).addi(direction.mul(1 - beta1));
-        NDArray out =
-                biasCorrection ? m.div(BiasCorrection.of(beta1, context.index())) : m.duplicate();
+        NDArray m =
+                state.head()
+                        .mul(context.constant(beta1))
+                        .addi(direction.mul(context.constant(1 - beta1)));
+        NDArray out = biasCorrection ? m.div(context.biasCorrection(beta1)) : m.duplicate();
         return new Result(out, new NDList(m));
     }
 

@@ -104,10 +104,13 @@ public final class SecondMoment implements Transform {
             v = state.head().add(squares);
             root = v.sqrt();
         } else {
-            v = state.head().mul(beta2).addi(squares.muli(1 - beta2));
-            root = v.div(BiasCorrection.of(beta2, context.index())).sqrt();
+            v =
+                    state.head()
+                            .mul(context.constant(beta2))
+                            .addi(squares.muli(context.constant(1 - beta2)));
+            root = v.div(context.biasCorrection(beta2)).sqrt();
         }
-        return new Result(direction.div(root.addi(epsilon)), new NDList(v));
+        return new Result(direction.div(root.addi(context.constant(epsilon))), new NDList(v));
     }
 
     /**

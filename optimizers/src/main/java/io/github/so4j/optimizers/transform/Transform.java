@@ -25,8 +25,61 @@ public interface Transform {
      *     {@code clipGrad}. Not modified.
      * @param weight the parameter before the step. Not modified.
      * @param index the step's 1-based index among taken steps, a float64 scalar on the device
+     * @param biasCorrections the bias corrections of {@code index}, shared by every parameter of
+     *     the step
      */
-    record Context(NDArray gradient, NDArray weight, NDArray index) {}
+    record Context(
+            NDArray gradient, NDArray weight, NDArray index, BiasCorrection.Cache biasCorrections) {
+
+        /**
+         * Checks that the cache belongs to the index.
+         *
+         * @param gradient the parameter's gradient. Not modified.
+         * @param weight the parameter. Not modified.
+         * @param index the step's 1-based index among taken steps
+         * @param biasCorrections the bias corrections of {@code index}
+         * @throws IllegalArgumentException if it caches another index's corrections
+         */
+        public Context {
+            if (biasCorrections.index() != index) {
+                throw new IllegalArgumentException(
+                        "biasCorrections must be those of the context's index");
+            }
+        }
+
+        /**
+         * Creates a context with a bias-correction cache of its own.
+         *
+         * @param gradient the parameter's gradient. Not modified.
+         * @param weight the parameter. Not modified.
+         * @param index the step's 1-based index among taken steps
+         */
+        public Context(NDArray gradient, NDArray weight, NDArray index) {
+            this(gradient, weight, index, new BiasCorrection.Cache(index));
+        }
+
+        /**
+         * Returns \( 1 - \beta^t \) for this context's step, computed once per step and \( \beta
+         * \).
+         *
+         * @param beta \( \beta \) in [0, 1)
+         * @return a float64 scalar owned by the index's manager; not to be closed or modified
+         */
+        public NDArray biasCorrection(float beta) {
+            return biasCorrections.of(beta);
+        }
+
+        /**
+         * Returns a float32 scalar of the step, made once per step and value ({@link
+         * BiasCorrection.Cache#constant}).
+         *
+         * @param value the value
+         * @return the scalar, owned by the index's manager; not to be closed or modified
+         */
+        public NDArray constant(float value) {
+            return biasCorrections.constant(value);
+        }
+    }
 
     /**
      * A transform's output.

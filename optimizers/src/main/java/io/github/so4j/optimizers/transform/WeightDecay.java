@@ -72,7 +72,9 @@ public final class WeightDecay implements Transform {
     @Override
     public Result apply(NDArray direction, NDList state, Context context) {
         NDArray out =
-                decay == 0 ? direction.duplicate() : direction.add(context.weight().mul(decay));
+                decay == 0
+                        ? direction.duplicate()
+                        : direction.add(context.weight().mul(context.constant(decay)));
         return new Result(out, new NDList());
     }
 

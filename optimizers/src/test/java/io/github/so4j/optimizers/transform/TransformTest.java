@@ -2,6 +2,7 @@ package io.github.so4j.optimizers.transform;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.djl.ndarray.NDArray;
@@ -42,6 +43,31 @@ class TransformTest {
             }
         }
         return out;
+    }
+
+    /**
+     * A step's bias corrections are computed once per beta and equal 1 - beta^t in float64 (the
+     * reference is Java's float64 pow of the float beta; 1e-15 relative covers exp and log's
+     * rounding at t = 7); a cache of another index is refused.
+     */
+    @Test
+    void biasCorrectionsAreSharedWithinAStep() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray index = m.create(7.0);
+            BiasCorrection.Cache cache = new BiasCorrection.Cache(index);
+            Transform.Context a = new Transform.Context(index, index, index, cache);
+            Transform.Context b = new Transform.Context(index, index, index, cache);
+            NDArray first = a.biasCorrection(0.999f);
+            assertSame(first, b.biasCorrection(0.999f));
+            for (float beta : new float[] {0.9f, 0.999f}) {
+                double expected = 1 - Math.pow(beta, 7);
+                assertEquals(expected, a.biasCorrection(beta).toDoubleArray()[0], 1e-15 * expected);
+            }
+            assertEquals(1.0, a.biasCorrection(0f).toDoubleArray()[0]);
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> new Transform.Context(index, index, m.create(7.0), cache));
+        }
     }
 
     private static double[][] random(long seed) {

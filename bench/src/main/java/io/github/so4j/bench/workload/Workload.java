@@ -1,5 +1,6 @@
 package io.github.so4j.bench.workload;
 
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
@@ -21,6 +22,7 @@ import java.util.Arrays;
 import java.util.Locale;
 import java.util.Map;
 import java.util.OptionalInt;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 
 /**
@@ -86,15 +88,7 @@ public enum Workload {
         /** {@inheritDoc} */
         @Override
         public Block newBlock() {
-            SequentialBlock block = new SequentialBlock();
-            int[] units = {1000, 500, 250, 30, 250, 500, 1000};
-            for (int u : units) {
-                block.add(Linear.builder().setUnits(u).build());
-                if (u != 30) {
-                    block.add(Activation::sigmoid);
-                }
-            }
-            return block.add(Linear.builder().setUnits(784).build());
+            return autoencoder(Activation::sigmoid);
         }
 
         /** {@inheritDoc} */
@@ -122,15 +116,7 @@ public enum Workload {
         /** {@inheritDoc} */
         @Override
         public Block newBlock() {
-            SequentialBlock block = new SequentialBlock();
-            int[] units = {1000, 500, 250, 30, 250, 500, 1000};
-            for (int u : units) {
-                block.add(Linear.builder().setUnits(u).build());
-                if (u != 30) {
-                    block.add(Activation::tanh);
-                }
-            }
-            return block.add(Linear.builder().setUnits(784).build());
+            return autoencoder(Activation::tanh);
         }
 
         /** {@inheritDoc} */
@@ -481,5 +467,21 @@ public enum Workload {
      */
     public static String allowedIds() {
         return Arrays.stream(values()).map(Workload::id).collect(Collectors.joining(", "));
+    }
+
+    /**
+     * The deep autoencoder 784-1000-500-250-30-250-500-1000-784 with the given units between the
+     * dense layers, the 30-unit code layer and the output layer linear.
+     */
+    private static Block autoencoder(Function<NDList, NDList> activation) {
+        SequentialBlock block = new SequentialBlock();
+        int[] units = {1000, 500, 250, 30, 250, 500, 1000};
+        for (int u : units) {
+            block.add(Linear.builder().setUnits(u).build());
+            if (u != 30) {
+                block.add(activation);
+            }
+        }
+        return block.add(Linear.builder().setUnits(784).build());
     }
 }

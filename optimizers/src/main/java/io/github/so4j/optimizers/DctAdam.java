@@ -189,6 +189,16 @@ public final class DctAdam extends LowRankAdam {
         return layout.side() + ":" + layout.dataType();
     }
 
+    /**
+     * Puts the checkpoint's arrays and the shared DCT bases: a restore recomputes the bases (closed
+     * form), so the checkpoint leaves them out, but they occupy memory.
+     */
+    @Override
+    protected void measureState(OptimizerState state) {
+        super.measureState(state);
+        bases.forEach((side, basis) -> state.put("dctAdam/basis/" + side, basis));
+    }
+
     /** The shared basis of a layout's side and dtype. */
     private NDArray basis(Layout layout) {
         return bases.computeIfAbsent(

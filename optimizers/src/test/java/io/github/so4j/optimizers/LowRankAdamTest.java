@@ -504,6 +504,8 @@ class LowRankAdamTest {
             long adam = 4L * 2 * (256 * 784 + 256 + 128 * 256 + 128 + 10 * 128 + 10);
             Map<String, Object> health = optimizer.health().curvature();
             assertEquals(expected, health.get("stateBytes"));
+            // the harness's state_bytes: the same arrays, DCT-Adam's recomputed bases included
+            assertEquals(expected, optimizer.stateBytes());
             assertEquals(adam, health.get("adamStateBytes"));
             assertTrue(expected <= adam / 2, expected + " of " + adam);
             assertEquals(

@@ -42,7 +42,7 @@ final class MfacPruningRecipe implements Recipe {
 
     private static final double[] SPARSITIES = {0.5, 0.7, 0.8, 0.9, 0.95};
 
-    /** A lead in percentage points that counts as OBS keeping more accuracy. */
+    /** A margin in percentage points that counts as OBS keeping more accuracy. */
     static final double SIGNIFICANT_PP = 1.0;
 
     /**

@@ -32,11 +32,18 @@ import java.util.function.UnaryOperator;
  *   <li>{@link #quadratic}: \( f(w) = \frac{1}{2} w^\top A w - b^\top w \), d = 6, A = Q
  *       diag(1..10) Q^T with a random rotation Q.
  *   <li>{@link #rosenbrock}: \( f(w) = (1 - w_0)^2 + 100 (w_1 - w_0^2)^2 \) from (-1.2, 1).
- *   <li>{@link #mlp}: a 5-4-3 tanh network with DJL's L2 loss on 8 examples.
+ *   <li>{@link #mlp}: a 5-4-3 tanh network with DJL's L2 loss (mean of half the squared error) on 8
+ *       examples.
  * </ul>
  *
  * <p>The vector problems use a bias-free one-unit {@code Linear} fed the identity, whose output is
  * exactly its weight vector (as {@link QuadraticModel} does).
+ *
+ * <p>The losses multiply by constant arrays that the problem owns, never by a Java number: DJL's
+ * PyTorch engine turns {@code x.mul(100)} into a product with a scalar array made from host memory
+ * and closed at once, while the recorded graph keeps that array for the backward pass; a garbage
+ * collection between forward and backward frees its memory, and the gradient is then scaled by
+ * whatever the memory holds ({@code ContractProblemTest} shows it).
  */
 final class ContractProblem implements AutoCloseable {
 
@@ -104,23 +111,26 @@ final class ContractProblem implements AutoCloseable {
         NDManager m = parent.newSubManager();
         NDArray matrix = Dense.toArray(m, a, type);
         NDArray vector = Dense.toArray(m, b, type);
+        NDArray half = constant(m, 0.5, type);
         Loss loss =
                 new Loss("quadratic") {
                     @Override
                     public NDArray evaluate(NDList labels, NDList predictions) {
                         NDArray z = predictions.head().reshape(-1);
-                        return z.matMul(matrix).mul(z).sum().mul(0.5).sub(z.mul(vector).sum());
+                        return z.matMul(matrix).mul(z).sum().mul(half).sub(z.mul(vector).sum());
                     }
                 };
         ContractProblem problem =
                 vector("quadratic", parent, d, loss, type, new Random(18), optimizer, w -> w);
-        matrix.attach(problem.manager);
-        vector.attach(problem.manager);
+        new NDList(matrix, vector, half).attach(problem.manager);
         m.close();
         return problem;
     }
 
     static ContractProblem rosenbrock(NDManager parent, DataType type, Optimizer optimizer) {
+        NDManager m = parent.newSubManager();
+        NDArray one = constant(m, 1, type);
+        NDArray hundred = constant(m, 100, type);
         Loss loss =
                 new Loss("rosenbrock") {
                     @Override
@@ -129,18 +139,31 @@ final class ContractProblem implements AutoCloseable {
                         NDArray x = z.get(0);
                         NDArray y = z.get(1);
                         NDArray r = y.sub(x.square());
-                        return x.neg().add(1).square().add(r.square().mul(100));
+                        return x.neg().add(one).square().add(r.square().mul(hundred));
                     }
                 };
-        return vector(
-                "rosenbrock",
-                parent,
-                2,
-                loss,
-                type,
-                new Random(19),
-                optimizer,
-                w -> new double[] {-1.2, 1.0});
+        ContractProblem problem =
+                vector(
+                        "rosenbrock",
+                        parent,
+                        2,
+                        loss,
+                        type,
+                        new Random(19),
+                        optimizer,
+                        w -> new double[] {-1.2, 1.0});
+        new NDList(one, hundred).attach(problem.manager);
+        m.close();
+        return problem;
+    }
+
+    /**
+     * A scalar constant for a loss, as an array (see the class javadoc for why not a number): the
+     * array made from host memory itself, or its converted copy, never a view of it.
+     */
+    private static NDArray constant(NDManager manager, double value, DataType type) {
+        NDArray array = manager.create(value);
+        return type == DataType.FLOAT64 ? array : array.toType(type, false);
     }
 
     private static ContractProblem vector(
@@ -176,19 +199,35 @@ final class ContractProblem implements AutoCloseable {
 
     static ContractProblem mlp(NDManager parent, DataType type, Optimizer optimizer) {
         Random random = new Random(23);
-        return new ContractProblem(
-                "mlp",
-                parent,
-                new SequentialBlock()
-                        .add(Linear.builder().setUnits(4).build())
-                        .add(Activation::tanh)
-                        .add(Linear.builder().setUnits(3).build()),
-                Loss.l2Loss(),
-                Dense.gaussian(random, 8, 5, 1),
-                Dense.gaussian(random, 8, 3, 1),
-                type,
-                new Random(24),
-                optimizer);
+        NDManager m = parent.newSubManager();
+        NDArray half = constant(m, 0.5, type);
+        // DJL's L2Loss (mean of (label - prediction)^2 / 2), with the 1/2 as an array
+        Loss loss =
+                new Loss("L2Loss") {
+                    @Override
+                    public NDArray evaluate(NDList labels, NDList predictions) {
+                        NDArray prediction = predictions.singletonOrThrow();
+                        NDArray label = labels.singletonOrThrow().reshape(prediction.getShape());
+                        return label.sub(prediction).square().mul(half).mean();
+                    }
+                };
+        ContractProblem problem =
+                new ContractProblem(
+                        "mlp",
+                        parent,
+                        new SequentialBlock()
+                                .add(Linear.builder().setUnits(4).build())
+                                .add(Activation::tanh)
+                                .add(Linear.builder().setUnits(3).build()),
+                        loss,
+                        Dense.gaussian(random, 8, 5, 1),
+                        Dense.gaussian(random, 8, 3, 1),
+                        type,
+                        new Random(24),
+                        optimizer);
+        half.attach(problem.manager);
+        m.close();
+        return problem;
     }
 
     /** The loss at the current weights. */
@@ -205,12 +244,22 @@ final class ContractProblem implements AutoCloseable {
      * records in the forward) live until {@link #update()}, as a DJL batch's do until the step.
      */
     void backward() {
+        backward(() -> {});
+    }
+
+    /**
+     * {@link #backward()}, running {@code between} after the forward pass and before the backward
+     * pass (to check that a garbage collection there changes nothing).
+     */
+    void backward(Runnable between) {
         closeStep();
         stepScope = manager.newSubManager();
         stepScope.tempAttachAll(data, labels);
         try (GradientCollector collector = manager.getEngine().newGradientCollector()) {
             NDList out = block.forward(store, data, true);
-            collector.backward(loss.evaluate(labels, out));
+            NDArray value = loss.evaluate(labels, out);
+            between.run();
+            collector.backward(value);
         }
     }
 

@@ -69,6 +69,14 @@ import java.util.Objects;
  * product must not run inside another open {@link GradientCollector} (DJL's PyTorch engine allows
  * one at a time).
  *
+ * <p><b>Losses and blocks must not multiply recorded arrays by Java numbers.</b> DJL's PyTorch
+ * engine turns {@code x.mul(0.5)} into a product with a scalar array over host memory that it
+ * closes at once, while the recorded graph keeps that array for the backward passes: a garbage
+ * collection in between frees the memory, and the gradients and products are scaled by whatever it
+ * then holds. DJL's {@code L2Loss} does this (its factor 1/2); {@code SoftmaxCrossEntropyLoss} with
+ * its default weight 1 does not. Multiply by an array that stays open instead. The products here
+ * record no such number themselves.
+ *
  * <p><b>Cost</b> per product, with F the cost of a forward pass: EXACT H v about 5F (a forward, a
  * backward that records its graph, a backward through it); FINITE_DIFFERENCE about 6F (two
  * forward-backward passes); G v about 7F in either mode. Memory: the activations of one pass, plus
@@ -541,10 +549,14 @@ public final class BatchCurvature {
             // The backward with create_graph must record its dependence on the dummy, and a
             // backward formula records it only if the saved tensor requires a gradient when the
             // formula runs: so the contraction saves a non-leaf view of the dummy, and the leaf
-            // itself stops requiring a gradient (receiving none) until the second backward.
+            // itself stops requiring a gradient (receiving none) until the second backward. The
+            // view multiplies by an array of this scope, not by the number 1: DJL would make the
+            // number a scalar over host memory and close it at once, while the graph keeps it for
+            // the second backward, which then reads freed memory if a garbage collection ran.
             NDArray dummy = scope.zeros(output.getShape(), output.getDataType());
             dummy.setRequiresGradient(true);
-            NDArray contracted = output.mul(dummy.mul(1)).sum();
+            NDArray one = scope.ones(new Shape(), output.getDataType());
+            NDArray contracted = output.mul(dummy.mul(one)).sum();
             dummy.setRequiresGradient(false);
             try {
                 exact.backward(contracted, true, true);

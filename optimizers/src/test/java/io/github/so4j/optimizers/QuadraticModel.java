@@ -45,12 +45,14 @@ final class QuadraticModel implements AutoCloseable {
         this.d = b.length;
         NDArray matrix = Dense.toArray(manager, a, DataType.FLOAT64);
         NDArray vector = manager.create(b);
+        // an array, not the number 0.5: see ContractProblem on numbers in recorded graphs
+        NDArray half = manager.create(0.5);
         this.loss =
                 new Loss("quadratic") {
                     @Override
                     public NDArray evaluate(NDList labels, NDList predictions) {
                         NDArray z = predictions.head().reshape(-1);
-                        return z.matMul(matrix).mul(z).sum().mul(0.5).sub(z.mul(vector).sum());
+                        return z.matMul(matrix).mul(z).sum().mul(half).sub(z.mul(vector).sum());
                     }
                 };
         this.block = Linear.builder().setUnits(1).optBias(false).build();

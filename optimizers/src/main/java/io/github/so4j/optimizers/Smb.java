@@ -86,7 +86,9 @@ import org.slf4j.LoggerFactory;
  * inference mode unless {@link Builder#optTrainingMode}. With dropout or batch statistics neither
  * mode evaluates the function whose gradient training gave: inference mode compares two values of
  * one deterministic function; training mode evaluates as the reference's closure does, with a fresh
- * dropout mask for each evaluation.
+ * dropout mask for each evaluation. The loss must not multiply recorded arrays by Java numbers, as
+ * DJL's {@code L2Loss} does: the trial gradient could then read freed memory (see {@link
+ * BatchCurvature}).
  *
  * <p><b>Decided on the device.</b> Both candidates are computed at every step: the trial point's
  * loss and gradient come from one forward and backward pass, which the Armijo test needs anyway for

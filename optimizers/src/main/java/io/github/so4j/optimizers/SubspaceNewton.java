@@ -88,7 +88,9 @@ import org.slf4j.LoggerFactory;
  * without a prepared batch ({@code EasyTrain.fit} never prepares) throws an {@link
  * IllegalStateException} naming the fix; it changes nothing, and the next prepared step works as
  * usual. Products and line search evaluate the block in inference mode unless {@link
- * Builder#optTrainingMode}; use it only for models without dropout or batch statistics.
+ * Builder#optTrainingMode}; use it only for models without dropout or batch statistics. The loss
+ * must not multiply recorded arrays by Java numbers, as DJL's {@code L2Loss} does: the products
+ * could then read freed memory (see {@link BatchCurvature}).
  *
  * <p><b>The step guard.</b> The step is decided on the host before any work ({@link
  * Step#accepted()}): a non-finite gradient skips it and leaves no trace (random state, EIGEN basis,

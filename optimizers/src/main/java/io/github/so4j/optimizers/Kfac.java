@@ -89,8 +89,10 @@ import org.slf4j.LoggerFactory;
  * the damping adapted by the Levenberg-Marquardt rule every few steps ({@link QuadraticModelStep},
  * {@link AdaptiveDamping}). It needs the batch: {@link #trainStep} (or {@link #prepare} before each
  * update) instead of {@code EasyTrain}'s step; plain {@code EasyTrain.fit} keeps the fixed mode. It
- * reads from the device every step (the decision, the curvature products' norms, the 2 x 2 model),
- * and costs about two Gauss-Newton products (some 14 forward passes) more than a K-FAC step.
+ * reads from the device every step (the decision and the 2 x 2 model; the Hessian's products add
+ * their norms), and costs the Gauss-Newton model's two Jacobian-vector products (about 7 forward
+ * passes) more than a K-FAC step. {@link #burnIn} updates the factors on batches before the first
+ * step, without moving the weights (kfac-jax's {@code num_burnin_steps}).
  *
  * <p>The step guard ({@link Step}): a step is taken only if every gradient, the factor statistics
  * and the preconditioned norm \( \sum_\ell \langle V_\ell, M_\ell \rangle \) are finite (a float32

@@ -60,7 +60,8 @@ import java.util.function.Function;
  * the test loss on the first 500 test images. kfac-jax trains on the whole 60,000-image set as one
  * batch for 5,000 steps; {@code SO4J_KFAC_AUTOENCODER=full} in the environment runs the largest
  * setting this harness supports, all 60,000 images in batches of 1,000 for 2,000 steps (hours
- * here), and {@code smoke} a 25-step check of the recipe itself (1,000 images, batches of 100).
+ * here), {@code long} the default's images and batches for 100 steps, and {@code smoke} a 25-step
+ * check of the recipe itself (1,000 images, batches of 100).
  *
  * <p>SGD with momentum 0.9 and Adam are each run on a grid of learning rates ({@code SGD_RATES},
  * {@code ADAM_RATES}: at the default scale the best rate of an earlier, longer grid, see {@code
@@ -99,6 +100,9 @@ final class KfacAutoencoderRecipe implements Recipe {
             String scale = System.getenv(SCALE_VARIABLE);
             if ("full".equalsIgnoreCase(scale)) {
                 return new Scale(null, null, 1000, 2000);
+            }
+            if ("long".equalsIgnoreCase(scale)) {
+                return new Scale(2000, 500, 100, 100);
             }
             if ("smoke".equalsIgnoreCase(scale)) {
                 return new Scale(1000, 500, 100, 25);

@@ -5,7 +5,9 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
 import ai.djl.training.EasyTrain;
+import ai.djl.training.GradientCollector;
 import ai.djl.training.Trainer;
 import ai.djl.training.dataset.Batch;
 import ai.djl.training.loss.Loss;
@@ -27,6 +29,7 @@ import io.github.so4j.optimizers.kfac.CurvatureEstimator.Layer;
 import io.github.so4j.optimizers.kfac.CurvatureEstimator.Schedule;
 import io.github.so4j.optimizers.kfac.FirstOrderRule;
 import io.github.so4j.optimizers.kfac.Instrumentation;
+import io.github.so4j.optimizers.kfac.LabelSampler;
 import io.github.so4j.optimizers.kfac.LayerRecording;
 import io.github.so4j.optimizers.kfac.MonteCarloFisher;
 import io.github.so4j.optimizers.kfac.QuadraticModelStep;
@@ -86,8 +89,10 @@ import org.slf4j.LoggerFactory;
  * the damping adapted by the Levenberg-Marquardt rule every few steps ({@link QuadraticModelStep},
  * {@link AdaptiveDamping}). It needs the batch: {@link #trainStep} (or {@link #prepare} before each
  * update) instead of {@code EasyTrain}'s step; plain {@code EasyTrain.fit} keeps the fixed mode. It
- * reads from the device every step (the decision, the curvature products' norms, the 2 x 2 model),
- * and costs about two Gauss-Newton products (some 14 forward passes) more than a K-FAC step.
+ * reads from the device every step (the decision and the 2 x 2 model; the Hessian's products add
+ * their norms), and costs the Gauss-Newton model's two Jacobian-vector products (about 7 forward
+ * passes) more than a K-FAC step. {@link #burnIn} updates the factors on batches before the first
+ * step, without moving the weights (kfac-jax's {@code num_burnin_steps}).
  *
  * <p>The step guard ({@link Step}): a step is taken only if every gradient, the factor statistics
  * and the preconditioned norm \( \sum_\ell \langle V_\ell, M_\ell \rangle \) are finite (a float32
@@ -176,6 +181,7 @@ public final class Kfac extends SecondOrderOptimizer {
     private final FirstOrderRule uncoveredRule;
     private final boolean allowUninstrumented;
     private final Instrumentation instrumentation = new Instrumentation();
+    private long burnInBatches;
     private final CurvatureEstimator estimator;
 
     /** Learning rate and momentum from the quadratic model (and the damping rule), or null. */
@@ -509,6 +515,90 @@ public final class Kfac extends SecondOrderOptimizer {
                     batch.getLabels());
         }
         trainer.step();
+    }
+
+    /**
+     * Burn-in, as kfac-jax's {@code num_burnin_steps} (5 in its autoencoder example): one batch
+     * that only updates the curvature estimate, before the first step. A forward and a backward of
+     * the batch (at labels drawn from the model for {@link Fisher#MONTE_CARLO}, with {@link
+     * #burnIn(Trainer, Batch, LabelSampler)}) record the layers' statistics, which enter the
+     * factors' moving average as a factor step's would; the parameter gradients are zeroed, and the
+     * weights, the step counts, the adaptive step's state and the training listeners are left
+     * alone. The first step then refreshes the inverses from these factors. The statistics of all
+     * layers are taken or none: a batch with a non-finite statistic leaves the factors as they
+     * were. (kfac-jax weighs its burn-in batches equally; here they enter the debiased average with
+     * decay \( \rho \), so with \( \rho = 0.95 \) the first of 5 weighs \( 0.95^4 \approx 0.81 \)
+     * of the last.)
+     *
+     * <p><b>Cost</b>: a forward and a backward pass of the batch, and the factors' statistics and
+     * update; no host read.
+     *
+     * @param trainer a trainer whose optimizer is this one, of the instrumented model
+     * @param batch the batch. Not modified.
+     * @throws IllegalStateException if the Fisher is {@link Fisher#MONTE_CARLO} (it needs the
+     *     sampler)
+     */
+    public void burnIn(Trainer trainer, Batch batch) {
+        if (fisher == Fisher.MONTE_CARLO) {
+            throw new IllegalStateException(
+                    "the MONTE_CARLO Fisher burns in at sampled labels: call burnIn(trainer, batch,"
+                            + " sampler)");
+        }
+        burnIn(trainer, batch, null);
+    }
+
+    /**
+     * Burn-in with the {@link Fisher#MONTE_CARLO} Fisher: {@link #burnIn(Trainer, Batch)} with the
+     * output-side statistics at labels drawn by {@code sampler} ({@link
+     * MonteCarloFisher#sampledPass}); the n-th burn-in batch draws from the generator of index -n.
+     *
+     * @param trainer a trainer whose optimizer is this one, of the instrumented model
+     * @param batch the batch. Not modified.
+     * @param sampler draws labels from the model's predictive distribution, or null for the
+     *     EMPIRICAL Fisher
+     * @throws IllegalArgumentException if {@code sampler} does not match the Fisher
+     */
+    public void burnIn(Trainer trainer, Batch batch, LabelSampler sampler) {
+        if ((sampler != null) != (fisher == Fisher.MONTE_CARLO)) {
+            throw new IllegalArgumentException(
+                    "sampler must be given exactly for the MONTE_CARLO Fisher, but the Fisher is "
+                            + fisher
+                            + " and the sampler "
+                            + sampler);
+        }
+        estimator.prepareBurnIn(++burnInBatches);
+        if (sampler != null) {
+            MonteCarloFisher.sampledPass(trainer, batch, instrumentation, sampler);
+        } else {
+            try (GradientCollector collector = trainer.newGradientCollector()) {
+                NDList predictions = trainer.forward(batch.getData(), batch.getLabels());
+                collector.backward(trainer.getLoss().evaluate(batch.getLabels(), predictions));
+            }
+            MonteCarloFisher.zeroGradients(trainer);
+        }
+        Set<String> keys = new HashSet<>();
+        NDManager parent = null;
+        for (Parameter parameter : trainer.getModel().getBlock().getParameters().values()) {
+            if (parameter.requiresGradient() && parameter.isInitialized()) {
+                keys.add(parameter.getArray().getUid());
+                parent = parent != null ? parent : parameter.getArray().getManager();
+            }
+        }
+        if (parent == null) {
+            throw new IllegalStateException("the model has no initialized trainable parameter");
+        }
+        try (NDManager scope = parent.newSubManager()) {
+            estimator.burnIn(keys, parent, scope);
+        }
+    }
+
+    /**
+     * Returns how many burn-in batches this optimizer has taken.
+     *
+     * @return the count
+     */
+    public long burnInBatches() {
+        return burnInBatches;
     }
 
     /**

@@ -5,13 +5,16 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.training.Trainer;
 import ai.djl.training.dataset.Batch;
+import ai.djl.training.dataset.BatchSampler;
 import ai.djl.training.dataset.Dataset;
+import ai.djl.training.dataset.RandomAccessDataset;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.translate.TranslateException;
 import io.github.so4j.bench.compare.RunResult;
 import io.github.so4j.bench.compare.TrainingRun;
 import io.github.so4j.bench.data.FashionMnistDataset;
+import io.github.so4j.bench.data.SeededShuffleSampler;
 import io.github.so4j.bench.optimizer.OptimizerCatalog;
 import io.github.so4j.bench.optimizer.TrainingStrategy;
 import io.github.so4j.bench.report.HtmlReport;
@@ -27,6 +30,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -41,14 +45,23 @@ import java.util.function.Function;
  * in every optimizer's objective, and K-FAC with the example's adaptive options: learning rate and
  * momentum from the exact quadratic model (Gauss-Newton), Levenberg-Marquardt damping from 150 in
  * [1e-5, 1000] adapted every 5 steps by 0.95 per step, inverses every 5 steps, factor averaging
- * 0.95, the Monte Carlo Fisher.
+ * 0.95, the Monte Carlo Fisher, and {@value #BURN_IN} burn-in batches ({@link Kfac#burnIn},
+ * kfac-jax's {@code num_burnin_steps}) drawn before its first step from the training images
+ * (shuffled with seed 1, the size of the first batch); their time counts in K-FAC's first step
+ * (seconds to target), not in its mean step time (a warm-up step).
+ *
+ * <p>{@code SO4J_KFAC_AUTOENCODER_BATCHES=growing} applies TensorFlow K-FAC's growing mini-batch
+ * schedule ({@link BatchSchedule}) to every optimizer alike: from the scale's batch size to the
+ * whole training subset over the first half of the steps (the example: 1,000 to 60,000 over 500
+ * steps). Off by default.
  *
  * <p>At the scale of a shared 2-core CPU (the default): the first 2,000 Fashion-MNIST training
  * images (the harness's data; the paper and kfac-jax use MNIST), batches of 100, 50 steps, seed 0,
  * the test loss on the first 500 test images. kfac-jax trains on the whole 60,000-image set as one
  * batch for 5,000 steps; {@code SO4J_KFAC_AUTOENCODER=full} in the environment runs the largest
  * setting this harness supports, all 60,000 images in batches of 1,000 for 2,000 steps (hours
- * here), and {@code smoke} a 25-step check of the recipe itself (1,000 images, batches of 100).
+ * here), {@code long} the default's images and batches for 100 steps, and {@code smoke} a 25-step
+ * check of the recipe itself (1,000 images, batches of 100).
  *
  * <p>SGD with momentum 0.9 and Adam are each run on a grid of learning rates ({@code SGD_RATES},
  * {@code ADAM_RATES}: at the default scale the best rate of an earlier, longer grid, see {@code
@@ -63,6 +76,12 @@ final class KfacAutoencoderRecipe implements Recipe {
 
     /** The environment variable that selects the full-size run. */
     static final String SCALE_VARIABLE = "SO4J_KFAC_AUTOENCODER";
+
+    /** The environment variable that turns the growing batch schedule on ({@code growing}). */
+    static final String BATCHES_VARIABLE = "SO4J_KFAC_AUTOENCODER_BATCHES";
+
+    /** K-FAC's burn-in batches, kfac-jax's and TensorFlow K-FAC's {@code num_burnin_steps}. */
+    static final int BURN_IN = 5;
 
     /**
      * Batches over which a loss is averaged for the target and its first crossing: shorter than the
@@ -82,10 +101,26 @@ final class KfacAutoencoderRecipe implements Recipe {
             if ("full".equalsIgnoreCase(scale)) {
                 return new Scale(null, null, 1000, 2000);
             }
+            if ("long".equalsIgnoreCase(scale)) {
+                return new Scale(2000, 500, 100, 100);
+            }
             if ("smoke".equalsIgnoreCase(scale)) {
                 return new Scale(1000, 500, 100, 25);
             }
             return new Scale(2000, 500, 100, 50);
+        }
+
+        /** The training images: the subset, or all of Fashion-MNIST's 60,000. */
+        int trainImages() {
+            return subset != null ? subset : 60_000;
+        }
+
+        /** The growing schedule when the environment asks for it, else null. */
+        BatchSchedule schedule() {
+            if (!"growing".equalsIgnoreCase(System.getenv(BATCHES_VARIABLE))) {
+                return null;
+            }
+            return BatchSchedule.growing(batchSize, trainImages(), Math.max(2, steps / 2));
         }
     }
 
@@ -120,19 +155,28 @@ final class KfacAutoencoderRecipe implements Recipe {
                             loaded.trainEvaluation(),
                             testImages(manager, context.data(), scale),
                             loaded.source());
+            BatchSchedule schedule = scale.schedule();
             out.printf(
                     Locale.ROOT,
-                    "kfac-autoencoder: %s; %d steps of batch %d; data %s%n",
+                    "kfac-autoencoder: %s; %d steps of batch %s; K-FAC burns in on %d batches;"
+                            + " data %s%n",
                     workload.description(),
                     scale.steps(),
-                    scale.batchSize(),
+                    schedule == null
+                            ? Integer.toString(scale.batchSize())
+                            : scale.batchSize()
+                                    + " growing to "
+                                    + schedule.max()
+                                    + " by step "
+                                    + Math.max(2, scale.steps() / 2),
+                    BURN_IN,
                     data.source());
             out.flush();
             RunResult sgd =
                     best(out, grid, SGD_RATES, KfacAutoencoderRecipe::sgd, scale, data, device);
             RunResult adam =
                     best(out, grid, ADAM_RATES, KfacAutoencoderRecipe::adam, scale, data, device);
-            RunResult kfac = run(kfac(), scale, data, device);
+            RunResult kfac = run(kfac(data.train(), scale.batchSize()), scale, data, device);
             double target = finalWindowLoss(sgd);
             for (RunResult r : List.of(sgd, adam, kfac)) {
                 chosen.add(withTarget(r, target));
@@ -221,13 +265,24 @@ final class KfacAutoencoderRecipe implements Recipe {
     private static RunResult run(
             OptimizerCatalog.Entry entry, Scale scale, WorkloadData data, Device device)
             throws IOException, TranslateException {
+        BatchSchedule schedule = scale.schedule();
+        if (schedule != null) {
+            entry =
+                    new OptimizerCatalog.Entry(
+                            entry.name(),
+                            entry.description(),
+                            entry.defaults(),
+                            entry.perWorkload(),
+                            entry.factory(),
+                            schedule.wrap(entry.strategy()));
+        }
         TrainingRun.Plan plan =
                 new TrainingRun.Plan(
                         Workload.AUTOENCODER_TANH,
                         entry,
                         Map.of(),
                         scale.steps(),
-                        scale.batchSize(),
+                        schedule != null ? schedule.max() : scale.batchSize(),
                         0,
                         TrainingRun.Plan.defaultWarmup(scale.steps()),
                         0,
@@ -262,8 +317,11 @@ final class KfacAutoencoderRecipe implements Recipe {
                 TrainingStrategy.EASY_TRAIN);
     }
 
-    /** K-FAC with kfac-jax's adaptive settings for the autoencoder. */
-    static OptimizerCatalog.Entry kfac() {
+    /**
+     * K-FAC with kfac-jax's adaptive settings for the autoencoder, burning in on {@value #BURN_IN}
+     * batches of {@code burnInBatchSize} of {@code train} (shuffled with seed 1) at its first step.
+     */
+    static OptimizerCatalog.Entry kfac(RandomAccessDataset train, int burnInBatchSize) {
         Map<String, String> settings = new LinkedHashMap<>();
         settings.put("adaptive", "damping, learning rate, momentum");
         settings.put("damping", "150");
@@ -273,6 +331,7 @@ final class KfacAutoencoderRecipe implements Recipe {
         settings.put("factor_decay", "0.95");
         settings.put("fisher", "monte_carlo");
         settings.put("weight_decay", "1e-5 (L2)");
+        settings.put("burn_in", BURN_IN + " batches");
         LabelSampler sampler = LabelSampler.sigmoidBinaryCrossEntropy();
         return entry(
                 "kfac",
@@ -302,6 +361,9 @@ final class KfacAutoencoderRecipe implements Recipe {
                     @Override
                     public double step(Trainer trainer, Batch batch, Optimizer optimizer) {
                         Kfac kfac = (Kfac) optimizer;
+                        if (kfac.burnInBatches() == 0) {
+                            burnIn(trainer, kfac, train, burnInBatchSize, sampler);
+                        }
                         MonteCarloFisher.trainBatch(
                                 trainer, batch, kfac.instrumentation(), sampler);
                         kfac.prepare(
@@ -313,6 +375,26 @@ final class KfacAutoencoderRecipe implements Recipe {
                         return Double.NaN;
                     }
                 });
+    }
+
+    /** K-FAC's burn-in batches, drawn from the training images shuffled with seed 1. */
+    private static void burnIn(
+            Trainer trainer,
+            Kfac kfac,
+            RandomAccessDataset train,
+            int batchSize,
+            LabelSampler sampler) {
+        BatchSampler order = new BatchSampler(new SeededShuffleSampler(1), batchSize, false);
+        try {
+            Iterator<Batch> batches = train.getData(trainer.getManager(), order).iterator();
+            for (int b = 0; b < BURN_IN && batches.hasNext(); b++) {
+                try (Batch batch = batches.next()) {
+                    kfac.burnIn(trainer, batch, sampler);
+                }
+            }
+        } catch (IOException | TranslateException e) {
+            throw new IllegalStateException("K-FAC's burn-in batches could not be read", e);
+        }
     }
 
     private static OptimizerCatalog.Entry entry(

@@ -16,6 +16,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -65,6 +66,51 @@ class BatchCurvatureLeakTest {
             long growth = nativeBytes() - nativeBefore;
             assertEquals(liveBefore, LiveArrays.count(manager));
             assertTrue(growth < 16 * MIB, "native memory grew by " + growth / MIB + " MiB");
+        }
+    }
+
+    /**
+     * The Gauss-Newton Gram matrix breaks four cycles per call (two probes on the weights' side,
+     * two on the outputs'): a thousand calls leave the live arrays and the native footprint flat,
+     * with the bound above.
+     */
+    @Test
+    void aThousandGaussNewtonGramsLeaveLiveArraysAndNativeMemoryFlat() {
+        TanhNetwork net = new TanhNetwork(256, 16, 10);
+        int batch = 128;
+        Random random = new Random(4);
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block block = net.block(manager, DataType.FLOAT32, batch);
+            BatchCurvature curvature =
+                    BatchCurvature.builder()
+                            .setBlock(block)
+                            .setLoss(Loss.softmaxCrossEntropyLoss())
+                            .setBatch(
+                                    TanhNetwork.data(
+                                            manager, net.inputs(random, batch), DataType.FLOAT32),
+                                    TanhNetwork.labels(
+                                            manager, net.labels(random, batch), DataType.FLOAT32))
+                            .optMode(Mode.EXACT)
+                            .build();
+            NDList u = Vectors.split(manager.randomNormal(new Shape(net.size)), curvature.shapes());
+            NDList v = Vectors.split(manager.randomNormal(new Shape(net.size)), curvature.shapes());
+            for (int i = 0; i < 100; i++) {
+                gram(manager, curvature, u, v);
+            }
+            int liveBefore = LiveArrays.count(manager);
+            long nativeBefore = nativeBytes();
+            for (int i = 0; i < 1000; i++) {
+                gram(manager, curvature, u, v);
+            }
+            long growth = nativeBytes() - nativeBefore;
+            assertEquals(liveBefore, LiveArrays.count(manager));
+            assertTrue(growth < 16 * MIB, "native memory grew by " + growth / MIB + " MiB");
+        }
+    }
+
+    private static void gram(NDManager manager, BatchCurvature curvature, NDList u, NDList v) {
+        try (NDManager scope = manager.newSubManager()) {
+            curvature.gaussNewtonGram(List.of(u, v), scope);
         }
     }
 

@@ -247,6 +247,87 @@ class BatchCurvatureTest {
     }
 
     /**
+     * The Gauss-Newton matrix between three vectors, \( V^\top G V \), against the dense G of the
+     * hand-written network (softmax cross-entropy: a full, not diagonal, output Hessian), in
+     * float64, without a host read. Each entry is a sum of a few hundred float64 products of values
+     * of order one, so rounding bounds the relative error near 1e-14; 1e-12 leaves a margin, as the
+     * products' test above does. A vector given twice gives equal rows, and a zero vector a zero
+     * row.
+     */
+    @Test
+    void gaussNewtonGramMatchesTheDenseMatrixWithoutAHostRead() {
+        Random random = new Random(17);
+        double[][] x = NET.inputs(random, BATCH);
+        int[] y = NET.labels(random, BATCH);
+        Block block = NET.block(manager, DataType.FLOAT64, BATCH);
+        BatchCurvature curvature = curvature(block, x, y, DataType.FLOAT64, Mode.EXACT);
+        RealMatrix gaussNewton =
+                new Array2DRowRealMatrix(NET.gaussNewton(TanhNetwork.weights(block), x));
+        double[][] v = Dense.gaussian(random, 3, NET.size, 1);
+        List<NDList> vectors = new ArrayList<>();
+        for (double[] row : v) {
+            vectors.add(
+                    Vectors.split(
+                            Dense.toArray(manager, row, DataType.FLOAT64), curvature.shapes()));
+        }
+        long start = HostReads.count();
+        NDArray gram = curvature.gaussNewtonGram(vectors, manager);
+        assertEquals(0, HostReads.count() - start);
+        assertEquals(new Shape(3, 3), gram.getShape());
+        assertEquals(DataType.FLOAT64, gram.getDataType());
+        RealMatrix basis = new Array2DRowRealMatrix(v);
+        double[] expected =
+                flatten(basis.multiply(gaussNewton).multiply(basis.transpose()).getData());
+        double error = Dense.relativeError(Dense.toDoubles(gram), expected);
+        assertTrue(error < 1e-12, "relative error " + error);
+
+        NDList zero =
+                Vectors.split(
+                        manager.zeros(new Shape(NET.size), DataType.FLOAT64), curvature.shapes());
+        double[] twice =
+                Dense.toDoubles(
+                        curvature.gaussNewtonGram(
+                                List.of(vectors.get(0), vectors.get(0), zero), manager));
+        double single =
+                Dense.toDoubles(curvature.gaussNewtonGram(List.of(vectors.get(0)), manager))[0];
+        assertEquals(expected[0], single, 1e-12 * Math.abs(expected[0]));
+        assertArrayEquals(
+                new double[] {single, single, 0, single, single, 0, 0, 0, 0},
+                twice,
+                1e-12 * Math.abs(single));
+    }
+
+    /** The Gram matrix refuses what it cannot compute, naming it. */
+    @Test
+    void gaussNewtonGramNamesBadInput() {
+        Random random = new Random(18);
+        double[][] x = NET.inputs(random, BATCH);
+        int[] y = NET.labels(random, BATCH);
+        Block block = NET.block(manager, DataType.FLOAT64, BATCH);
+        BatchCurvature exact = curvature(block, x, y, DataType.FLOAT64, Mode.EXACT);
+        BatchCurvature difference =
+                curvature(block, x, y, DataType.FLOAT64, Mode.FINITE_DIFFERENCE);
+        NDList v =
+                Vectors.split(manager.ones(new Shape(NET.size), DataType.FLOAT64), exact.shapes());
+        IllegalArgumentException empty =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> exact.gaussNewtonGram(List.of(), manager));
+        assertTrue(empty.getMessage().contains("vectors"), empty.getMessage());
+        NDList wrong = new NDList(v.head());
+        IllegalArgumentException shape =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> exact.gaussNewtonGram(List.of(v, wrong), manager));
+        assertTrue(shape.getMessage().contains("vectors[1]"), shape.getMessage());
+        IllegalStateException mode =
+                assertThrows(
+                        IllegalStateException.class,
+                        () -> difference.gaussNewtonGram(List.of(v), manager));
+        assertTrue(mode.getMessage().contains("EXACT"), mode.getMessage());
+    }
+
+    /**
      * The loss and gradient, at the weights and at displaced weights, against the hand-written
      * ones: rounding only.
      */
@@ -452,6 +533,14 @@ class BatchCurvatureTest {
         assertEquals(copied.loss(), first, 0.0);
         assertEquals(first, shared.loss(), 0.0);
         assertArrayEquals(Dense.toDoubles(copied.gaussNewtonTimes(v)), product, 0.0);
+    }
+
+    private static double[] flatten(double[][] a) {
+        double[] flat = new double[a.length * a[0].length];
+        for (int i = 0; i < a.length; i++) {
+            System.arraycopy(a[i], 0, flat, i * a[0].length, a[0].length);
+        }
+        return flat;
     }
 
     private BatchCurvature curvature(Block block, double[][] x, int[] y, DataType type, Mode mode) {

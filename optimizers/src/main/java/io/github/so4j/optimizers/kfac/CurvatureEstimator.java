@@ -464,6 +464,69 @@ public final class CurvatureEstimator {
     }
 
     /**
+     * Arms the instrumentation for a burn-in batch (kfac-jax's {@code num_burnin_steps}), which
+     * only updates the factors: its training forwards record, and its Monte-Carlo labels come from
+     * the generator of index \( -n \) for the n-th burn-in batch (steps have positive indices, so
+     * the draws of the steps that follow are as they would be without burn-in).
+     *
+     * @param number n, the burn-in batch's 1-based number
+     */
+    public void prepareBurnIn(long number) {
+        instrumentation.prepare(new long[] {-number}, () -> null);
+    }
+
+    /**
+     * Folds the statistics recorded by a burn-in batch ({@link #prepareBurnIn}) into the factors of
+     * every covered layer, outside any step, as a factor step would: the same debiased moving
+     * average ({@link KroneckerFactors}). All layers take their statistics, or none when any is not
+     * finite (the factors stay bit for bit, and the non-finite ones count as rejected). The
+     * inverses are left alone: the first step refreshes them, from the factors the burn-in built.
+     * Then arms the instrumentation for the next step as before. Reads nothing from the device.
+     *
+     * <p><b>Cost</b>: the statistics and the update of a factor step, \( 2R(p^2 + q^2) \) and \(
+     * 5(p^2 + q^2) \) flops per layer for R recorded rows.
+     *
+     * @param keys the keys of the trainable parameters (the weights' uids)
+     * @param parent the weights' manager
+     * @param scope the manager of temporaries
+     * @return whether the statistics were finite and taken, a boolean scalar on the device owned by
+     *     {@code scope}, or {@code null} if no covered layer recorded anything
+     */
+    public NDArray burnIn(Set<String> keys, NDManager parent, NDManager scope) {
+        Map<CapturedLayer, List<LayerRecording>> recordings = new HashMap<>();
+        boolean recorded = false;
+        for (CapturedLayer captured : instrumentation.layers()) {
+            List<LayerRecording> taken = captured.takeRecordings();
+            recordings.put(captured, taken);
+            recorded |= !taken.isEmpty();
+        }
+        if (recorded) {
+            checkFisher();
+        }
+        List<KroneckerFactors> staged = new ArrayList<>();
+        NDList finite = new NDList();
+        for (Layer layer : layers(keys, parent)) {
+            List<LayerRecording> own = recordings.get(layer.captured());
+            FactorStatistics statistics = averageStatistics(layer.block(), own, scope);
+            if (statistics == null) {
+                warnIfReleased(layer, own);
+                continue;
+            }
+            finite.add(layer.block().factors().stage(statistics));
+            staged.add(layer.block().factors());
+        }
+        arm();
+        if (staged.isEmpty()) {
+            return null;
+        }
+        NDArray allFinite = finite.size() == 1 ? finite.head() : NDArrays.stack(finite).all();
+        for (int i = 0; i < staged.size(); i++) {
+            staged.get(i).commit(allFinite, finite.get(i).logicalNot());
+        }
+        return allFinite;
+    }
+
+    /**
      * Returns the damping of a refresh step.
      *
      * @param schedule a refresh step's schedule

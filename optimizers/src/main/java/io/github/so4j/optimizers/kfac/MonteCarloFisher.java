@@ -63,19 +63,33 @@ public final class MonteCarloFisher {
     public static void trainBatch(
             Trainer trainer, Batch batch, Instrumentation instrumentation, LabelSampler sampler) {
         if (instrumentation.isRecording()) {
-            try (GradientCollector collector = trainer.newGradientCollector()) {
-                NDList predictions = trainer.forward(batch.getData(), batch.getLabels());
-                NDList sampled =
-                        shapedLike(
-                                instrumentation.sampleLabels(sampler, predictions),
-                                batch.getLabels());
-                NDArray loss = trainer.getLoss().evaluate(sampled, predictions);
-                collector.backward(loss);
-            }
-            instrumentation.hold();
-            zeroGradients(trainer);
+            sampledPass(trainer, batch, instrumentation, sampler);
         }
         EasyTrain.trainBatch(trainer, batch);
+    }
+
+    /**
+     * Runs the sampled pass alone: a forward and a backward of the loss at labels drawn by the
+     * sampler, whose recordings the instrumentation holds; the parameter gradients it left are
+     * zeroed. No training listener hears of it.
+     *
+     * @param trainer the trainer of the instrumented model
+     * @param batch the batch. Not modified.
+     * @param instrumentation the optimizer's instrumentation, recording
+     * @param sampler draws labels from the model's predictive distribution for the trainer's loss
+     */
+    public static void sampledPass(
+            Trainer trainer, Batch batch, Instrumentation instrumentation, LabelSampler sampler) {
+        try (GradientCollector collector = trainer.newGradientCollector()) {
+            NDList predictions = trainer.forward(batch.getData(), batch.getLabels());
+            NDList sampled =
+                    shapedLike(
+                            instrumentation.sampleLabels(sampler, predictions), batch.getLabels());
+            NDArray loss = trainer.getLoss().evaluate(sampled, predictions);
+            collector.backward(loss);
+        }
+        instrumentation.hold();
+        zeroGradients(trainer);
     }
 
     /**
@@ -97,8 +111,12 @@ public final class MonteCarloFisher {
         return shaped;
     }
 
-    /** Fills every parameter gradient with zeros (NaN included), in a scope: fills allocate. */
-    private static void zeroGradients(Trainer trainer) {
+    /**
+     * Fills every parameter gradient with zeros (NaN included), in a scope: fills allocate.
+     *
+     * @param trainer the trainer whose model's gradients are zeroed
+     */
+    public static void zeroGradients(Trainer trainer) {
         for (Pair<String, Parameter> pair : trainer.getModel().getBlock().getParameters()) {
             Parameter parameter = pair.getValue();
             if (!parameter.requiresGradient() || !parameter.isInitialized()) {

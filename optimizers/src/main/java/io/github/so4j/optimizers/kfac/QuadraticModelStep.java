@@ -33,8 +33,11 @@ import java.util.Set;
  * layers, \( \nabla F \) itself on the others) and the previous update v:
  *
  * <p>\( A_{ij} = r\, u_i^\top C u_j + \omega\, u_i^\top u_j \) with C the batch loss's Gauss-Newton
- * matrix \( J^\top \nabla_z^2 \ell\, J \) (or its Hessian, {@link Curvature}), products by double
- * backward ({@link BatchCurvature}, exact on PyTorch)<br>
+ * matrix \( J^\top \nabla_z^2 \ell\, J \) (or its Hessian, {@link Curvature}), by double backward
+ * ({@link BatchCurvature}, exact on PyTorch): for Gauss-Newton \( u_i^\top C u_j = (J u_i)^\top
+ * \nabla_z^2 \ell\, (J u_j) \) from the two Jacobian-vector products \( J \Delta \), \( J v \) and
+ * the loss's output Hessian ({@link BatchCurvature#gaussNewtonGram}), as kfac-jax computes its
+ * exact quadratic model<br>
  * \( w = \) {@link QuadraticModel#solve} of \( (A + \lambda D) w = -b \), \( \delta = w_0 \Delta +
  * w_1 v \), \( \theta \leftarrow \theta + \delta \), \( v \leftarrow \delta \)<br>
  * on adaptation steps: \( \rho = (F(\theta + \delta) - F(\theta)) / (q(\delta) - q(0)) \) from two
@@ -45,12 +48,14 @@ import java.util.Set;
  * not finite (a zero or non-finite direction, a non-finite model) moves nothing, forgets v and
  * counts as a failed step for the damping; it is counted in {@link #nonFiniteModels()}.
  *
- * <p><b>Cost</b> per step: two curvature products (about 7 forward passes of the batch each for
- * Gauss-Newton, 5 for the Hessian; one on the first step, where v is zero), O(d) flops for the dot
- * products, in float64; on adaptation steps two more forward passes. Memory: v, d numbers. <b>Host
- * reads</b> (all counted by {@link HostReads}): every step reads the 2 x 2 model (one read of 8
- * numbers, solved on the host), plus one per product ({@link BatchCurvature} checks each vector's
- * norm); adaptation steps read the two losses (one read).
+ * <p><b>Cost</b> per step, F a forward pass of the batch: for Gauss-Newton one forward pass, one
+ * backward that records its graph and one backward through it per direction, about 7F with v (5F on
+ * the first step, where v is zero), plus the loss's output Hessian on the outputs (their size); for
+ * the Hessian two products of about 5F each; O(d) flops for the dot products, in float64; on
+ * adaptation steps two more forward passes. Memory: v, d numbers. <b>Host reads</b> (all counted by
+ * {@link HostReads}): every step reads the 2 x 2 model (one read of 8 numbers, solved on the host);
+ * the Hessian's products read one each ({@link BatchCurvature} checks each vector's norm), the
+ * Gauss-Newton model none; adaptation steps read the two losses (one read).
  */
 public final class QuadraticModelStep {
 
@@ -262,21 +267,32 @@ public final class QuadraticModelStep {
             double rescale,
             double decay,
             NDManager m) {
-        NDList cDelta;
-        NDList cV = null;
-        try {
-            cDelta = times(batch, delta);
-            if (v != null) {
-                cV = times(batch, v);
+        NDArray[] curved = new NDArray[3];
+        if (curvature == Curvature.GAUSS_NEWTON) {
+            NDArray gram = batch.gaussNewtonGram(v == null ? List.of(delta) : List.of(delta, v), m);
+            curved[0] = gram.get(0, 0);
+            curved[1] = v == null ? zero(m) : gram.get(0, 1);
+            curved[2] = v == null ? zero(m) : gram.get(1, 1);
+        } else {
+            try {
+                NDList cDelta = batch.hessianTimes(delta);
+                curved[0] = dot(delta, cDelta);
+                if (v != null) {
+                    NDList cV = batch.hessianTimes(v);
+                    curved[1] = dot(delta, cV);
+                    curved[2] = dot(v, cV);
+                } else {
+                    curved[1] = zero(m);
+                    curved[2] = zero(m);
+                }
+            } catch (IllegalArgumentException e) { // a zero or non-finite direction: no model
+                return new Read(new QuadraticModel(Double.NaN, Double.NaN, Double.NaN), false);
             }
-        } catch (IllegalArgumentException e) { // a zero or non-finite direction: no model
-
-            return new Read(new QuadraticModel(Double.NaN, Double.NaN, Double.NaN), false);
         }
         NDList entries = new NDList();
-        entries.add(dot(delta, cDelta));
-        entries.add(v == null ? zero(m) : dot(delta, cV));
-        entries.add(v == null ? zero(m) : dot(v, cV));
+        entries.add(curved[0]);
+        entries.add(curved[1]);
+        entries.add(curved[2]);
         entries.add(dot(delta, delta));
         entries.add(v == null ? zero(m) : dot(delta, v));
         entries.add(v == null ? zero(m) : dot(v, v));
@@ -296,12 +312,6 @@ public final class QuadraticModelStep {
             }
         }
         return new Read(QuadraticModel.solve(a, d, b, lambda, v != null), v != null);
-    }
-
-    private NDList times(BatchCurvature batch, NDList vector) {
-        return curvature == Curvature.HESSIAN
-                ? batch.hessianTimes(vector)
-                : batch.gaussNewtonTimes(vector);
     }
 
     /**

@@ -147,6 +147,78 @@ class QuadraticModelStepTest {
         }
     }
 
+    /**
+     * The Gauss-Newton entries the step uses, \( u_i^\top G u_j \) from {@link
+     * BatchCurvature#gaussNewtonGram}, against the same dense \( J^\top H_z J \) with \( H_z =
+     * \operatorname{diag}(p(1-p)) / (BK) \): sums of 26 float64 products, {@link #TOLERANCE}
+     * relative to the largest entry.
+     */
+    @Test
+    void gaussNewtonEntriesMatchTheDenseMatrix() {
+        try (Model model = Model.newInstance("quadratic-model-gram")) {
+            model.setDataType(DataType.FLOAT64);
+            Block block =
+                    new SequentialBlock()
+                            .add(Linear.builder().setUnits(HIDDEN).build())
+                            .add(Activation::tanh)
+                            .add(Linear.builder().setUnits(OUT).build());
+            model.setBlock(block);
+            NDManager manager = model.getNDManager();
+            block.initialize(manager, DataType.FLOAT64, new Shape(B, IN));
+            List<Parameter> parameters =
+                    block.getParameters().values().stream().map(p -> p).toList();
+            double[] theta = gaussian(D, 0.7);
+            double[] delta = gaussian(D, 1);
+            double[] v = gaussian(D, 1);
+            int offset = 0;
+            NDList deltaList = new NDList();
+            NDList vList = new NDList();
+            for (Parameter p : parameters) {
+                NDArray w = p.getArray();
+                manager.create(slice(theta, offset, w.getShape()), w.getShape()).copyTo(w);
+                deltaList.add(manager.create(slice(delta, offset, w.getShape()), w.getShape()));
+                vList.add(manager.create(slice(v, offset, w.getShape()), w.getShape()));
+                offset += (int) w.size();
+            }
+            double[] x = gaussian(B * IN, 1);
+            double[] y = new double[B * OUT];
+            for (int i = 0; i < y.length; i++) {
+                y[i] = random.nextDouble();
+            }
+            NDList data = new NDList(manager.create(x, new Shape(B, IN)));
+            NDList labels = new NDList(manager.create(y, new Shape(B, OUT)));
+            BatchCurvature batch =
+                    BatchCurvature.builder()
+                            .setBlock(block)
+                            .setLoss(Loss.sigmoidBinaryCrossEntropyLoss())
+                            .setBatch(data, labels)
+                            .optMode(BatchCurvature.Mode.EXACT)
+                            .build();
+            double[] actual =
+                    batch.gaussNewtonGram(List.of(deltaList, vList), manager).toDoubleArray();
+            RealMatrix g = gaussNewton(theta, x);
+            RealVector d = new ArrayRealVector(delta);
+            RealVector u = new ArrayRealVector(v);
+            double[] expected = {
+                g.operate(d).dotProduct(d),
+                g.operate(d).dotProduct(u),
+                g.operate(u).dotProduct(d),
+                g.operate(u).dotProduct(u)
+            };
+            double scale = Math.max(Math.abs(expected[0]), Math.abs(expected[3]));
+            for (int i = 0; i < 4; i++) {
+                assertEquals(expected[i], actual[i], TOLERANCE * scale, "entry " + i);
+            }
+        }
+    }
+
+    /** A part of a flat vector as a shaped array's values. */
+    private static double[] slice(double[] flat, int offset, Shape shape) {
+        double[] part = new double[(int) shape.size()];
+        System.arraycopy(flat, offset, part, 0, part.length);
+        return part;
+    }
+
     @Test
     void anUpdateWithoutABatchNamesTheFix() {
         QuadraticModelStep step =

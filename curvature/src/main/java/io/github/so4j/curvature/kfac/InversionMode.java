@@ -47,20 +47,20 @@ public enum InversionMode {
      * <p>with \( U \) (n x k) and \( \mu \) the top k eigenvectors and eigenvalues; exact when \(
      * \mathrm{rank}\, F \le k \), and for a factor with a spectral gap after k it drops only the
      * eigenvalues beyond the gap. The eigenpairs come from randomized subspace iteration in float64
-     * on the device: \( Y = F^2 \Omega \) for a fixed seeded Gaussian n x (k + 10) \( \Omega \)
-     * (columns rescaled to unit norm after each product), then Rayleigh-Ritz on the host from one
-     * read of the small matrices \( Y^\top Y \) and \( Y^\top F Y \) of both factors of a layer
-     * (Commons Math: whitening by the eigendecomposition of \( Y^\top Y \), whose eigenvalues below
-     * \( 10^{-12} \) of the largest are dropped, then the eigendecomposition of the whitened \(
-     * Y^\top F Y \)); \( U = Y T \) on the device. A factor with \( n \le \max(2k, k + 10) \) gets
-     * INVERSE's exact damped inverse instead, which is then also the cheaper product. The rank is
-     * {@link KroneckerSettings#factorRank()}.
+     * on the device: \( Y = F^2 \Omega \) for a fixed seeded Gaussian n x l \( \Omega \), \( l =
+     * \min(k + 10, n) \) (columns rescaled to unit norm after each product), then Rayleigh-Ritz on
+     * the host from one read of the small matrices \( Y^\top Y \) and \( Y^\top F Y \) of both
+     * factors of a layer (Commons Math: whitening by the eigendecomposition of \( Y^\top Y \),
+     * whose eigenvalues below \( 10^{-12} \) of the largest are dropped, then the
+     * eigendecomposition of the whitened \( Y^\top F Y \)); \( U = Y T \) on the device. A factor
+     * with \( n \le 2k \) gets INVERSE's exact damped inverse instead, which is then also the
+     * cheaper product. The rank is {@link KroneckerSettings#factorRank()}.
      *
-     * <p><b>Cost</b> of a refresh, per low-rank factor: three products \( 2n^2(k + 10) \) flops
-     * each, an (k + 10)-sized eigenproblem twice on the host, and one read of \( 2(k + 10)^2 \)
-     * numbers; of a product: about \( 4qp(k_G + k_A) \) flops instead of INVERSE's \( 2qp(q + p) \)
-     * (for a 785 x 256 layer at k = 32, 51 MFLOP against 0.42 GFLOP). No factored form ({@link
-     * KroneckerFactors#rowsAreCheaper} is false), so layers need no recording on ordinary steps.
+     * <p><b>Cost</b> of a refresh, per low-rank factor: three products \( 2n^2 l \) flops each, an
+     * l x l eigenproblem twice on the host, and one read of \( 2l^2 \) numbers; of a product: about
+     * \( 4qp(k_G + k_A) \) flops instead of INVERSE's \( 2qp(q + p) \) (for a 785 x 256 layer at k
+     * = 32, 51 MFLOP against 0.42 GFLOP). No factored form ({@link KroneckerFactors#rowsAreCheaper}
+     * is false), so layers need no recording on ordinary steps.
      */
     LOW_RANK
 }

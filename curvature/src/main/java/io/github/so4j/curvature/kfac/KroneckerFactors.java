@@ -856,7 +856,7 @@ public final class KroneckerFactors implements AutoCloseable {
 
     /**
      * Gram eigenvalues below this fraction of the largest are dropped when whitening: with
-     * unit-norm columns the largest is at most k + 10 and float64 rounding puts noise of about
+     * unit-norm columns the largest is at most the width l and float64 rounding puts noise of about
      * 1e-16 times it on every eigenvalue; 1e-12 leaves four digits of margin above it.
      */
     static final double GRAM_CUTOFF = 1e-12;
@@ -867,7 +867,12 @@ public final class KroneckerFactors implements AutoCloseable {
     /** Whether LOW_RANK keeps k eigenpairs of an n x n factor rather than its exact inverse. */
     private boolean isLowRank(long n) {
         int k = settings.factorRank();
-        return n > Math.max(2L * k, (long) k + OVERSAMPLING);
+        return n > 2L * k;
+    }
+
+    /** The width of an n x n factor's sketch: k + {@link #OVERSAMPLING}, at most n. */
+    private int sketchWidth(long n) {
+        return (int) Math.min(settings.factorRank() + (long) OVERSAMPLING, n);
     }
 
     /** Checks one factor's saved LOW_RANK arrays from {@code from}; returns the next index. */
@@ -909,12 +914,13 @@ public final class KroneckerFactors implements AutoCloseable {
         boolean lowG = isLowRank(outputSize);
         boolean lowA = isLowRank(inputSize);
         int k = settings.factorRank();
-        int l = k + OVERSAMPLING;
+        int lg = sketchWidth(outputSize);
+        int la = sketchWidth(inputSize);
         if (lowG && outputSketch == null) {
-            outputSketch = gaussian(outputSize, l);
+            outputSketch = gaussian(outputSize, lg);
         }
         if (lowA && inputSketch == null) {
-            inputSketch = gaussian(inputSize, l);
+            inputSketch = gaussian(inputSize, la);
         }
         try (Workspace ws = new Workspace(manager, a, g, w, outputSketch, inputSketch)) {
             NDManager m = ws.manager();
@@ -952,8 +958,8 @@ public final class KroneckerFactors implements AutoCloseable {
             DataType type = a.getDataType();
             NDArray[] candidate = new NDArray[7];
             if (lowG) {
-                NDArray[] side = lowRankSide(sketchG[0], values, at, l, k, root / pin, type);
-                at += 2 * l * l;
+                NDArray[] side = lowRankSide(sketchG[0], values, at, lg, k, root / pin, type);
+                at += 2 * lg * lg;
                 candidate[0] = ws.keep(side[0], manager);
                 candidate[3] = ws.keep(side[1], manager);
                 candidate[4] = ws.keep(side[2], manager);
@@ -961,7 +967,7 @@ public final class KroneckerFactors implements AutoCloseable {
                 candidate[0] = ws.keep(denseG, manager);
             }
             if (lowA) {
-                NDArray[] side = lowRankSide(sketchA[0], values, at, l, k, pin * root, type);
+                NDArray[] side = lowRankSide(sketchA[0], values, at, la, k, pin * root, type);
                 candidate[1] = ws.keep(side[0], manager);
                 candidate[5] = ws.keep(side[1], manager);
                 candidate[6] = ws.keep(side[2], manager);

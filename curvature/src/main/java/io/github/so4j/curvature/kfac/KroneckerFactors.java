@@ -1065,12 +1065,13 @@ public final class KroneckerFactors implements AutoCloseable {
             return result;
         }
         RealMatrix t1 = new Array2DRowRealMatrix(l, r);
+        RealMatrix v = whitening.getV();
         int column = 0;
         for (int j = 0; j < l; j++) {
             if (b[j] > GRAM_CUTOFF * largest) {
                 double norm = 1 / Math.sqrt(b[j]);
                 for (int i = 0; i < l; i++) {
-                    t1.setEntry(i, column, whitening.getV().getEntry(i, j) * norm);
+                    t1.setEntry(i, column, v.getEntry(i, j) * norm);
                 }
                 column++;
             }

@@ -56,7 +56,9 @@ import org.slf4j.LoggerFactory;
  * <p><b>Cost</b>: a staged update, \( 4(p^2 + q^2) \) flops and as many numbers of candidate state
  * until the commit, which selects entry by entry (\( p^2 + q^2 \) more passes); a refresh and a
  * product, see {@link InversionMode}. Memory: \( 2(p^2 + q^2) \) entries in the statistics' dtype
- * (factors and inverses; {@link InversionMode#EIGEN} adds pq).
+ * (factors and inverses; {@link InversionMode#EIGEN} adds pq; {@link InversionMode#LOW_RANK} keeps,
+ * for a factor larger than 2k, 2nk entries and a float64 n x min(k + 10, n) start block instead of
+ * the inverse).
  *
  * @see <a href="https://arxiv.org/abs/1503.05671">paper</a>
  */

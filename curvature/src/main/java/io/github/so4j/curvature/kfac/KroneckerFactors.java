@@ -288,7 +288,9 @@ public final class KroneckerFactors implements AutoCloseable {
      * Recomputes the damped inverse from the running factors, or from the staged candidate if there
      * is one: call it only when that candidate will be committed. Reads from the device ({@link
      * HostReads}): INVERSE, two inversions and one read of whether statistics were folded in and
-     * the inverses are finite; EIGEN, one read of both factors.
+     * the inverses are finite; EIGEN, one read of both factors; LOW_RANK, one read of the small
+     * sketch matrices of both factors (with the averaging weight and the traces), plus one
+     * inversion for each factor of at most 2k.
      *
      * @param damping \( \lambda \), positive and finite
      * @return whether a new preconditioner is in place; {@code false} if this computation failed

@@ -113,27 +113,30 @@ import org.slf4j.LoggerFactory;
  * Fisher#EMPIRICAL}; {@link LossAverage#ROWS}; weight decay 0 ({@code optWeightDecays}), decoupled.
  *
  * <p><b>Cost</b> per step and layer with p inputs (plus the bias) and q outputs: \( 2pq(p + q) \)
- * flops to precondition ({@link InversionMode#EIGEN}: twice that); every factor update \( 2R(p^2 +
- * q^2) \) for R rows of the batch; every inverse update \( O(p^3 + q^3) \). A dense layer whose
- * batch has fewer rows than that makes worthwhile (\( R(q^2 + p^2 + qp) &lt; qp(q + p) \), e.g. the
- * 785 x 256 layer of an MLP at batch 128) is preconditioned from its gradient's rows, \( \nabla W =
- * D^\top \bar P \): \( ((G + d_G I)^{-1} D^\top)(\bar P (A + d_A I)^{-1}) \) at \( 2R(q^2 + p^2 +
- * qp) \) flops, the same direction up to rounding; such a layer records its inputs and output
- * gradients on every step. This needs the gradient to be the recordings' own: the {@link
- * Fisher#EMPIRICAL} Fisher, no DJL {@code clipGrad}, no {@link WeightDecay#L2}, and a loss that
- * reaches the weight only through the layer's recorded forwards (a weight shared with another
- * block, or a penalty on the weights inside the loss, breaks it: build such a model with {@code
- * optClipGrad} set, which turns the rows off). Memory: \( 2(p^2 + q^2) \) per layer plus one
- * momentum buffer per parameter.
+ * flops to precondition ({@link InversionMode#EIGEN}: twice that; {@link InversionMode#LOW_RANK}
+ * with rank k: about \( 4pq(k_G + k_A) \), with \( k_X = k \) for a factor larger than 2k and half
+ * its size otherwise, and no recording on ordinary steps); every factor update \( 2R(p^2 + q^2) \)
+ * for R rows of the batch; every inverse update \( O(p^3 + q^3) \). A dense layer whose batch has
+ * fewer rows than that makes worthwhile (\( R(q^2 + p^2 + qp) &lt; qp(q + p) \), e.g. the 785 x 256
+ * layer of an MLP at batch 128) is preconditioned from its gradient's rows, \( \nabla W = D^\top
+ * \bar P \): \( ((G + d_G I)^{-1} D^\top)(\bar P (A + d_A I)^{-1}) \) at \( 2R(q^2 + p^2 + qp) \)
+ * flops, the same direction up to rounding; such a layer records its inputs and output gradients on
+ * every step. This needs the gradient to be the recordings' own: the {@link Fisher#EMPIRICAL}
+ * Fisher, no DJL {@code clipGrad}, no {@link WeightDecay#L2}, and a loss that reaches the weight
+ * only through the layer's recorded forwards (a weight shared with another block, or a penalty on
+ * the weights inside the loss, breaks it: build such a model with {@code optClipGrad} set, which
+ * turns the rows off). Memory: \( 2(p^2 + q^2) \) per layer plus one momentum buffer per parameter.
  *
  * <p>{@link #stateBytes()} counts, per covered layer, A and G, the last good preconditioner ({@link
  * InversionMode#INVERSE}: the two damped inverses, of the factors' sizes; {@link
- * InversionMode#EIGEN}: both eigenbases and the q x p inverse scale), the averaging weight and the
- * layer's two device counts, and for a convolution its im2col kernel (C kh kw x kh kw numbers,
- * which a checkpoint leaves out: it is rebuilt from the layer's shape); the next step's index; and
- * the momentum buffers (when \( \mu > 0 \)) and the state of the first-order rule of uncovered
- * parameters. The inputs and output gradients that the instrumented layers record go with the batch
- * and are not counted.
+ * InversionMode#EIGEN}: both eigenbases and the q x p inverse scale; {@link
+ * InversionMode#LOW_RANK}: per factor U and W, n x k each, and 1/s, or the damped inverse of a
+ * small factor, plus the fixed n x min(k + 10, n) Gaussian start block of each large factor, which
+ * a checkpoint leaves out), the averaging weight and the layer's two device counts, and for a
+ * convolution its im2col kernel (C kh kw x kh kw numbers, which a checkpoint leaves out: it is
+ * rebuilt from the layer's shape); the next step's index; and the momentum buffers (when \( \mu > 0
+ * \)) and the state of the first-order rule of uncovered parameters. The inputs and output
+ * gradients that the instrumented layers record go with the batch and are not counted.
  *
  * @see <a href="https://arxiv.org/abs/1503.05671">paper</a>
  * @see <a href="https://arxiv.org/abs/1602.01407">KFC paper</a>
@@ -211,7 +214,8 @@ public final class Kfac extends SecondOrderOptimizer {
                         builder.factorDecay,
                         builder.inversion,
                         builder.maxConsecutiveFailures,
-                        builder.hostEigenLimit);
+                        builder.hostEigenLimit,
+                        builder.factorRank);
         this.fisher = builder.fisher;
         this.lossAverage = builder.lossAverage;
         this.weightDecayMode = builder.weightDecayMode;
@@ -1010,6 +1014,8 @@ public final class Kfac extends SecondOrderOptimizer {
         private long seed;
         private int maxConsecutiveFailures = KroneckerSettings.DEFAULT.maxConsecutiveFailures();
         private int hostEigenLimit = KroneckerSettings.DEFAULT.hostEigenLimit();
+        private int factorRank = KroneckerSettings.DEFAULT_FACTOR_RANK;
+        private boolean factorRankSet;
         private boolean adaptiveStep;
         private boolean adaptiveDamping;
         private QuadraticModelStep.Curvature quadraticCurvature =
@@ -1146,7 +1152,7 @@ public final class Kfac extends SecondOrderOptimizer {
         /**
          * Sets how the damped inverse is computed.
          *
-         * @param inversion INVERSE (default) or EIGEN
+         * @param inversion INVERSE (default), EIGEN or LOW_RANK (with {@link #optFactorRank})
          * @return this {@code Builder}
          */
         public Builder optInversion(InversionMode inversion) {
@@ -1238,6 +1244,21 @@ public final class Kfac extends SecondOrderOptimizer {
          */
         public Builder optMaxConsecutiveFailures(int failures) {
             this.maxConsecutiveFailures = failures;
+            return this;
+        }
+
+        /**
+         * Sets k, the number of eigenpairs {@link InversionMode#LOW_RANK} keeps of each factor
+         * larger than 2k; smaller factors keep their exact damped inverse. A layer's product then
+         * costs about \( 4qp(k_G + k_A) \) flops instead of \( 2qp(q + p) \). Only with {@code
+         * optInversion(InversionMode.LOW_RANK)}.
+         *
+         * @param rank at least 1; default {@value KroneckerSettings#DEFAULT_FACTOR_RANK}
+         * @return this {@code Builder}
+         */
+        public Builder optFactorRank(int rank) {
+            this.factorRank = rank;
+            this.factorRankSet = true;
             return this;
         }
 
@@ -1367,7 +1388,15 @@ public final class Kfac extends SecondOrderOptimizer {
                 throw new IllegalArgumentException(
                         "inversion, fisher, weightDecayMode and lossAverage must not be null");
             }
-            new KroneckerSettings(factorDecay, inversion, maxConsecutiveFailures, hostEigenLimit);
+            new KroneckerSettings(
+                    factorDecay, inversion, maxConsecutiveFailures, hostEigenLimit, factorRank);
+            if (factorRankSet && inversion != InversionMode.LOW_RANK) {
+                throw new IllegalArgumentException(
+                        "factorRank "
+                                + factorRank
+                                + " applies to inversion LOW_RANK only, but inversion was "
+                                + inversion);
+            }
             return new Kfac(this);
         }
 

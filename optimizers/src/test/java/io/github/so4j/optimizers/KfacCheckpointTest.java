@@ -69,6 +69,22 @@ class KfacCheckpointTest {
                 .build();
     }
 
+    /**
+     * LOW_RANK at k = 2: on the test MLP every factor but the last layer's 3 x 3 G keeps two
+     * eigenpairs; momentum and factors every 2 steps, inverses every 3.
+     */
+    private static Kfac lowRankMode() {
+        return Kfac.builder()
+                .optInversion(InversionMode.LOW_RANK)
+                .optFactorRank(2)
+                .optFactorUpdateFrequency(2)
+                .optInverseUpdateFrequency(3)
+                .optDamping(1e-2f)
+                .optMomentum(0.9f)
+                .optLearningRate(0.05f)
+                .build();
+    }
+
     private static Block withLayerNorm() {
         return new SequentialBlock()
                 .add(Linear.builder().setUnits(6).build())
@@ -93,6 +109,15 @@ class KfacCheckpointTest {
                 KfacNet::cnn,
                 KfacNet.cnnInput(4),
                 DataType.FLOAT64);
+    }
+
+    @Test
+    void resumedLowRankTrainingIsBitIdenticalInFloat32() throws IOException {
+        assertResumesBitIdentically(
+                KfacCheckpointTest::lowRankMode,
+                KfacNet::mlp,
+                KfacNet.mlpInput(8),
+                DataType.FLOAT32);
     }
 
     @Test

@@ -555,6 +555,12 @@ class KfacTest {
                 "hostEigenLimit must be at least 1, but was 0",
                 () -> Kfac.builder().optHostEigenLimit(0).build());
         assertMessage(
+                "factorRank must be at least 1, but was 0",
+                () -> Kfac.builder().optInversion(InversionMode.LOW_RANK).optFactorRank(0).build());
+        assertMessage(
+                "factorRank 16 applies to inversion LOW_RANK only, but inversion was EIGEN",
+                () -> Kfac.builder().optInversion(InversionMode.EIGEN).optFactorRank(16).build());
+        assertMessage(
                 "learningRate must be finite and non-negative, but was NaN",
                 () -> Kfac.builder().optLearningRate(Float.NaN).build());
         assertMessage(

@@ -1,5 +1,6 @@
 package io.github.so4j.optimizers;
 
+import io.github.so4j.curvature.kfac.InversionMode;
 import java.util.List;
 import java.util.function.BiConsumer;
 import java.util.function.IntFunction;
@@ -122,6 +123,21 @@ final class So4jOptimizers {
                         "kfac",
                         skips ->
                                 Kfac.builder()
+                                        .optDamping(1e-1f)
+                                        .optMomentum(0f)
+                                        .optFactorUpdateFrequency(1)
+                                        .optInverseUpdateFrequency(2)
+                                        .optLearningRate(0.05f)
+                                        .optMaxConsecutiveSkips(skips)
+                                        .build(),
+                        NOTHING,
+                        n -> n / 2),
+                new Entry(
+                        "kfac-low-rank",
+                        skips ->
+                                Kfac.builder()
+                                        .optInversion(InversionMode.LOW_RANK)
+                                        .optFactorRank(2)
                                         .optDamping(1e-1f)
                                         .optMomentum(0f)
                                         .optFactorUpdateFrequency(1)

@@ -195,22 +195,12 @@ public final class OptimizerCatalog {
                                 "100",
                                 "inversion",
                                 "inverse",
+                                "factor_rank",
+                                "0",
                                 "weight_decay",
                                 "0"),
                         Map.of(),
-                        s ->
-                                Kfac.builder()
-                                        .optLearningRate(s.getFloat("lr"))
-                                        .optDamping(s.getFloat("damping"))
-                                        .optKlClip(s.getFloat("kl_clip"))
-                                        .optMomentum(s.getFloat("momentum"))
-                                        .optFactorDecay(s.getFloat("factor_decay"))
-                                        .optFactorUpdateFrequency(s.getInt("factor_frequency"))
-                                        .optInverseUpdateFrequency(s.getInt("inverse_frequency"))
-                                        .optInversion(
-                                                choice(s, "kfac", "inversion", InversionMode.class))
-                                        .optWeightDecays(s.getFloat("weight_decay"))
-                                        .build(),
+                        OptimizerCatalog::kfac,
                         new TrainingStrategy() {
                             @Override
                             public Block prepare(Block block, Optimizer optimizer) {
@@ -590,6 +580,36 @@ public final class OptimizerCatalog {
      *
      * @throws IllegalArgumentException naming the setting, the allowed values and the value
      */
+    /**
+     * K-FAC from its settings; {@code factor_rank} k &gt; 0 selects {@link InversionMode#LOW_RANK}
+     * with rank k (with {@code inversion} inverse, its default, or low_rank), 0 keeps {@code
+     * inversion} as it is.
+     */
+    private static Kfac kfac(OptimizerSettings s) {
+        InversionMode inversion = choice(s, "kfac", "inversion", InversionMode.class);
+        int rank = s.getInt("factor_rank");
+        Kfac.Builder builder =
+                Kfac.builder()
+                        .optLearningRate(s.getFloat("lr"))
+                        .optDamping(s.getFloat("damping"))
+                        .optKlClip(s.getFloat("kl_clip"))
+                        .optMomentum(s.getFloat("momentum"))
+                        .optFactorDecay(s.getFloat("factor_decay"))
+                        .optFactorUpdateFrequency(s.getInt("factor_frequency"))
+                        .optInverseUpdateFrequency(s.getInt("inverse_frequency"))
+                        .optWeightDecays(s.getFloat("weight_decay"));
+        if (rank == 0) {
+            return builder.optInversion(inversion).build();
+        }
+        if (inversion == InversionMode.EIGEN) {
+            throw new IllegalArgumentException(
+                    "kfac.factor_rank "
+                            + rank
+                            + " needs kfac.inversion inverse or low_rank, but was eigen");
+        }
+        return builder.optInversion(InversionMode.LOW_RANK).optFactorRank(rank).build();
+    }
+
     private static <E extends Enum<E>> E choice(
             OptimizerSettings s, String optimizer, String key, Class<E> type) {
         String value = s.get(key);

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.github.so4j.bench.workload.Workload;
+import io.github.so4j.curvature.kfac.InversionMode;
 import io.github.so4j.optimizers.DctAdam;
 import io.github.so4j.optimizers.GaLore;
 import io.github.so4j.optimizers.Kfac;
@@ -54,6 +55,33 @@ class OptimizerCatalogTest {
                 SubspaceNewton.class,
                 catalog.get("subspace-newton").create(Workload.MLP, Map.of()));
         assertInstanceOf(Smb.class, catalog.get("smb").create(Workload.MLP, Map.of()));
+    }
+
+    @Test
+    void kfacFactorRankReachesTheBuilder() {
+        Kfac exact = (Kfac) catalog.get("kfac").create(Workload.MLP, Map.of());
+        assertEquals(InversionMode.INVERSE, exact.getKroneckerSettings().inversion());
+        Kfac lowRank = (Kfac) catalog.get("kfac").create(Workload.MLP, Map.of("factor_rank", "16"));
+        assertEquals(InversionMode.LOW_RANK, lowRank.getKroneckerSettings().inversion());
+        assertEquals(16, lowRank.getKroneckerSettings().factorRank());
+        IllegalArgumentException negative =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                catalog.get("kfac")
+                                        .create(Workload.MLP, Map.of("factor_rank", "-1")));
+        assertEquals("factorRank must be at least 1, but was -1", negative.getMessage());
+        IllegalArgumentException eigen =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                catalog.get("kfac")
+                                        .create(
+                                                Workload.MLP,
+                                                Map.of("factor_rank", "8", "inversion", "eigen")));
+        assertEquals(
+                "kfac.factor_rank 8 needs kfac.inversion inverse or low_rank, but was eigen",
+                eigen.getMessage());
     }
 
     @Test

@@ -34,5 +34,33 @@ public enum InversionMode {
      * 2-core CPU at about 0.05 s for n = 256, 0.4 s for n = 512, 3 to 5 s for n = 785 and 13 s for
      * n = 1001; of a product: \( 4pq(p + q) \) flops, twice {@link #INVERSE}'s.
      */
-    EIGEN
+    EIGEN,
+
+    /**
+     * {@link #INVERSE}'s factored Tikhonov damping with each large factor replaced by its top k
+     * eigenpairs (the randomized K-FAC of Puiu 2022): for an n x n factor \( F \) with damping \( s
+     * \) (\( d_G \) or \( d_A \) as in INVERSE, \( \pi \) correction included),
+     *
+     * <p>\( (F + sI)^{-1} \approx U \,\mathrm{diag}\big(\tfrac{1}{\mu_i + s} - \tfrac{1}{s}\big)
+     * U^\top + \tfrac{1}{s} I \)
+     *
+     * <p>with \( U \) (n x k) and \( \mu \) the top k eigenvectors and eigenvalues; exact when \(
+     * \mathrm{rank}\, F \le k \), and for a factor with a spectral gap after k it drops only the
+     * eigenvalues beyond the gap. The eigenpairs come from randomized subspace iteration in float64
+     * on the device: \( Y = F^2 \Omega \) for a fixed seeded Gaussian n x l \( \Omega \), \( l =
+     * \min(k + 10, n) \) (columns rescaled to unit norm after each product), then Rayleigh-Ritz on
+     * the host from one read of the small matrices \( Y^\top Y \) and \( Y^\top F Y \) of both
+     * factors of a layer (Commons Math: whitening by the eigendecomposition of \( Y^\top Y \),
+     * whose eigenvalues below \( 10^{-12} \) of the largest are dropped, then the
+     * eigendecomposition of the whitened \( Y^\top F Y \)); \( U = Y T \) on the device. A factor
+     * with \( n \le 2k \) gets INVERSE's exact damped inverse instead, which is then also the
+     * cheaper product. The rank is {@link KroneckerSettings#factorRank()}.
+     *
+     * <p><b>Cost</b> of a refresh, per low-rank factor: three products \( 2n^2 l \) flops each, an
+     * l x l eigenproblem twice on the host, and one read of \( 2l^2 \) numbers; of a product: about
+     * \( 4qp(k_G + k_A) \) flops instead of INVERSE's \( 2qp(q + p) \) (for a 785 x 256 layer at k
+     * = 32, 51 MFLOP against 0.42 GFLOP). No factored form ({@link KroneckerFactors#rowsAreCheaper}
+     * is false), so layers need no recording on ordinary steps.
+     */
+    LOW_RANK
 }

@@ -12,7 +12,9 @@ import io.github.so4j.curvature.DeviceCounters;
 import io.github.so4j.curvature.Finite;
 import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.Workspace;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Random;
 import org.apache.commons.math3.exception.MathIllegalStateException;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.EigenDecomposition;
@@ -54,7 +56,9 @@ import org.slf4j.LoggerFactory;
  * <p><b>Cost</b>: a staged update, \( 4(p^2 + q^2) \) flops and as many numbers of candidate state
  * until the commit, which selects entry by entry (\( p^2 + q^2 \) more passes); a refresh and a
  * product, see {@link InversionMode}. Memory: \( 2(p^2 + q^2) \) entries in the statistics' dtype
- * (factors and inverses; {@link InversionMode#EIGEN} adds pq).
+ * (factors and inverses; {@link InversionMode#EIGEN} adds pq; {@link InversionMode#LOW_RANK} keeps,
+ * for a factor larger than 2k, 2nk entries and a float64 n x min(k + 10, n) start block instead of
+ * the inverse).
  *
  * @see <a href="https://arxiv.org/abs/1503.05671">paper</a>
  */
@@ -83,9 +87,25 @@ public final class KroneckerFactors implements AutoCloseable {
     private DeviceCounters counts;
     private Candidate staged;
 
+    /**
+     * The preconditioner of the last successful refresh. INVERSE: the two damped inverses; EIGEN:
+     * \( Q_G, Q_A \) and the inverse scale; LOW_RANK: per factor either its damped inverse ({@code
+     * left} or {@code right}) or \( U \) there, \( W = U \mathrm{diag}(1/(\mu_i + s) - 1/s) \) and
+     * the scalar \( 1/s \).
+     */
     private NDArray left;
+
     private NDArray right;
     private NDArray scale;
+    private NDArray leftWeights;
+    private NDArray leftShift;
+    private NDArray rightWeights;
+    private NDArray rightShift;
+
+    /** LOW_RANK's fixed Gaussian start blocks, n x (k + o) in float64, made at first use. */
+    private NDArray outputSketch;
+
+    private NDArray inputSketch;
 
     private long refreshes;
     private long failedRefreshes;
@@ -268,7 +288,9 @@ public final class KroneckerFactors implements AutoCloseable {
      * Recomputes the damped inverse from the running factors, or from the staged candidate if there
      * is one: call it only when that candidate will be committed. Reads from the device ({@link
      * HostReads}): INVERSE, two inversions and one read of whether statistics were folded in and
-     * the inverses are finite; EIGEN, one read of both factors.
+     * the inverses are finite; EIGEN, one read of both factors; LOW_RANK, one read of the small
+     * sketch matrices of both factors (with the averaging weight and the traces), plus one
+     * inversion for each factor of at most 2k.
      *
      * @param damping \( \lambda \), positive and finite
      * @return whether a new preconditioner is in place; {@code false} if this computation failed
@@ -293,9 +315,11 @@ public final class KroneckerFactors implements AutoCloseable {
         RuntimeException cause;
         try {
             NDArray[] candidate =
-                    mode == InversionMode.EIGEN
-                            ? eigenbasis(a, g, w, damping)
-                            : inverses(a, g, w, damping);
+                    switch (mode) {
+                        case EIGEN -> eigenbasis(a, g, w, damping);
+                        case LOW_RANK -> lowRank(a, g, w, damping);
+                        default -> inverses(a, g, w, damping);
+                    };
             if (candidate == NO_STATISTICS) {
                 return false;
             }
@@ -354,11 +378,38 @@ public final class KroneckerFactors implements AutoCloseable {
                     "K-FAC layer " + name + ": no preconditioner yet (refresh first)");
         }
         NDManager caller = gradient.getManager();
-        try (Workspace ws = new Workspace(manager, left, right, scale, gradient)) {
+        try (Workspace ws =
+                new Workspace(
+                        manager,
+                        left,
+                        right,
+                        scale,
+                        leftWeights,
+                        leftShift,
+                        rightWeights,
+                        rightShift,
+                        gradient)) {
             NDArray result;
             if (mode == InversionMode.EIGEN) {
                 NDArray rotated = left.transpose().matMul(gradient).matMul(right);
                 result = left.matMul(rotated.muli(scale)).matMul(right.transpose());
+            } else if (mode == InversionMode.LOW_RANK
+                    && leftWeights != null
+                    && rightWeights != null) {
+                result = lowRankProduct(gradient);
+            } else if (mode == InversionMode.LOW_RANK) {
+                NDArray projected =
+                        rightWeights == null
+                                ? gradient.matMul(right)
+                                : gradient.matMul(right)
+                                        .matMul(rightWeights.transpose())
+                                        .addi(gradient.mul(rightShift));
+                result =
+                        leftWeights == null
+                                ? left.matMul(projected)
+                                : leftWeights
+                                        .matMul(left.transpose().matMul(projected))
+                                        .addi(projected.muli(leftShift));
             } else {
                 result = left.matMul(gradient).matMul(right);
             }
@@ -367,10 +418,32 @@ public final class KroneckerFactors implements AutoCloseable {
     }
 
     /**
+     * LOW_RANK's product when both factors are low-rank, with \( c = 1/s \) on each side: \( V =
+     * (W_G U_G^\top + c_G I) M (U_A W_A^\top + c_A I) = c_G c_A (M + L R) \) with \( X = M U_A \),
+     * \( Y = U_G^\top M \), \( L = [X / c_A + W_G (U_G^\top X) / (c_G c_A),\; W_G / c_G] \) (q x
+     * (k_A + k_G)) and \( R = [W_A^\top; Y] \) ((k_A + k_G) x p): three large products of \( 2qp
+     * k_A \), \( 2qp k_G \) and \( 2qp(k_A + k_G) \) flops and two passes over q x p, instead of
+     * four products and four passes.
+     */
+    private NDArray lowRankProduct(NDArray gradient) {
+        NDArray x = gradient.matMul(right);
+        NDArray y = left.transpose().matMul(gradient);
+        NDArray core = left.transpose().matMul(x);
+        NDArray both = leftShift.mul(rightShift);
+        NDArray l =
+                x.div(rightShift)
+                        .addi(leftWeights.matMul(core).divi(both))
+                        .concat(leftWeights.div(leftShift), 1);
+        NDArray r = rightWeights.transpose().concat(y, 0);
+        return l.matMul(r).addi(gradient).muli(both);
+    }
+
+    /**
      * Whether {@link #preconditionRows} is cheaper than {@link #precondition} for a gradient of R
      * rows: in {@link InversionMode#INVERSE}, \( 2R(q^2 + p^2 + qp) &lt; 2qp(q + p) \) flops (for
      * the K-FAC MLP's 785 x 256 layer at R = 128, 0.23 against 0.42 GFLOP); never in {@link
-     * InversionMode#EIGEN}, whose rotations back cost \( 2qp(q + p) \) either way.
+     * InversionMode#EIGEN}, whose rotations back cost \( 2qp(q + p) \) either way, nor in {@link
+     * InversionMode#LOW_RANK}, whose product is already cheaper than the factored form.
      *
      * @param rows R, the number of rows of the gradient's factored form
      * @return whether the factored form is cheaper
@@ -501,7 +574,13 @@ public final class KroneckerFactors implements AutoCloseable {
             counts == null || !counts.isOpen() ? null : counts.array(),
             left,
             right,
-            scale
+            scale,
+            leftWeights,
+            leftShift,
+            rightWeights,
+            rightShift,
+            outputSketch,
+            inputSketch
         };
         for (NDArray array : held) {
             if (array != null) {
@@ -518,8 +597,9 @@ public final class KroneckerFactors implements AutoCloseable {
      * @param outputFactor the running \( G \), or {@code null} before the first update
      * @param weightSum the sum of the averaging weights (for the bias correction)
      * @param preconditioner the arrays of the last successful refresh (INVERSE: \( (G + d_G
-     *     I)^{-1}, (A + d_A I)^{-1} \); EIGEN: \( Q_G, Q_A \) and the scale), empty before the
-     *     first
+     *     I)^{-1}, (A + d_A I)^{-1} \); EIGEN: \( Q_G, Q_A \) and the scale; LOW_RANK: for G, then
+     *     for A, either the damped inverse or \( U, W \) and \( 1/s \), as {@link
+     *     InversionMode#LOW_RANK} says for the factor's size), empty before the first
      * @param counters factor updates, rejected factor updates, refreshes, failed refreshes and
      *     consecutive failures, in that order
      */
@@ -539,7 +619,13 @@ public final class KroneckerFactors implements AutoCloseable {
      */
     public State state() {
         NDList preconditioner = new NDList();
-        for (NDArray array : new NDArray[] {left, right, scale}) {
+        NDArray[] held =
+                mode == InversionMode.LOW_RANK
+                        ? new NDArray[] {
+                            left, leftWeights, leftShift, right, rightWeights, rightShift
+                        }
+                        : new NDArray[] {left, right, scale};
+        for (NDArray array : held) {
             if (array != null) {
                 preconditioner.add(array);
             }
@@ -572,7 +658,13 @@ public final class KroneckerFactors implements AutoCloseable {
             checkSquare(state.inputFactor(), inputSize, "saved input factor");
             checkSquare(state.outputFactor(), outputSize, "saved output factor");
         }
-        int expected = mode == InversionMode.EIGEN ? 3 : 2;
+        int expected =
+                switch (mode) {
+                    case EIGEN -> 3;
+                    case LOW_RANK ->
+                            (isLowRank(outputSize) ? 3 : 1) + (isLowRank(inputSize) ? 3 : 1);
+                    default -> 2;
+                };
         int size = state.preconditioner().size();
         if (size != 0 && size != expected) {
             throw new IllegalArgumentException(
@@ -585,7 +677,10 @@ public final class KroneckerFactors implements AutoCloseable {
                             + " has "
                             + expected);
         }
-        if (size != 0) {
+        if (size != 0 && mode == InversionMode.LOW_RANK) {
+            int next = checkSide(state.preconditioner(), 0, outputSize, "left");
+            checkSide(state.preconditioner(), next, inputSize, "right");
+        } else if (size != 0) {
             checkSquare(state.preconditioner().get(0), outputSize, "saved left preconditioner");
             checkSquare(state.preconditioner().get(1), inputSize, "saved right preconditioner");
         }
@@ -612,7 +707,24 @@ public final class KroneckerFactors implements AutoCloseable {
         long[] c = state.counters();
         counts = new DeviceCounters(manager, new long[] {c[0], c[1]});
         if (size == 0) {
-            install(new NDArray[3]);
+            install(new NDArray[7]);
+        } else if (mode == InversionMode.LOW_RANK) {
+            NDArray[] copies = new NDArray[size];
+            for (int i = 0; i < size; i++) {
+                copies[i] = Workspace.copy(state.preconditioner().get(i), manager);
+            }
+            boolean lowLeft = isLowRank(outputSize);
+            int r = lowLeft ? 3 : 1;
+            install(
+                    new NDArray[] {
+                        copies[0],
+                        copies[r],
+                        null,
+                        lowLeft ? copies[1] : null,
+                        lowLeft ? copies[2] : null,
+                        size - r == 3 ? copies[r + 1] : null,
+                        size - r == 3 ? copies[r + 2] : null
+                    });
         } else {
             install(
                     new NDArray[] {
@@ -768,18 +880,292 @@ public final class KroneckerFactors implements AutoCloseable {
         }
     }
 
+    /** Extra columns of LOW_RANK's sketch beyond k (Halko, Martinsson and Tropp's usual 10). */
+    static final int OVERSAMPLING = 10;
+
+    /**
+     * Gram eigenvalues below this fraction of the largest are dropped when whitening: with
+     * unit-norm columns the largest is at most the width l and float64 rounding puts noise of about
+     * 1e-16 times it on every eigenvalue; 1e-12 leaves four digits of margin above it.
+     */
+    static final double GRAM_CUTOFF = 1e-12;
+
+    /** The seed of LOW_RANK's Gaussian start blocks (with the factor's size mixed in). */
+    private static final long SKETCH_SEED = 0x5EED_4FACL;
+
+    /** Whether LOW_RANK keeps k eigenpairs of an n x n factor rather than its exact inverse. */
+    private boolean isLowRank(long n) {
+        int k = settings.factorRank();
+        return n > 2L * k;
+    }
+
+    /** The width of an n x n factor's sketch: k + {@link #OVERSAMPLING}, at most n. */
+    private int sketchWidth(long n) {
+        return (int) Math.min(settings.factorRank() + (long) OVERSAMPLING, n);
+    }
+
+    /** Checks one factor's saved LOW_RANK arrays from {@code from}; returns the next index. */
+    private int checkSide(NDList saved, int from, long n, String side) {
+        if (!isLowRank(n)) {
+            checkSquare(saved.get(from), n, "saved " + side + " preconditioner");
+            return from + 1;
+        }
+        Shape basis = new Shape(n, settings.factorRank());
+        for (int i = 0; i < 2; i++) {
+            if (!saved.get(from + i).getShape().equals(basis)) {
+                throw new IllegalArgumentException(
+                        "saved "
+                                + side
+                                + " low-rank basis must have shape "
+                                + basis
+                                + ", but had "
+                                + saved.get(from + i).getShape());
+            }
+        }
+        if (saved.get(from + 2).getShape().dimension() != 0) {
+            throw new IllegalArgumentException(
+                    "saved "
+                            + side
+                            + " low-rank shift must be a scalar, but had shape "
+                            + saved.get(from + 2).getShape());
+        }
+        return from + 3;
+    }
+
+    /**
+     * LOW_RANK's refresh: for each factor, either its damped inverse (as INVERSE) or \( U, W, 1/s
+     * \) from randomized subspace iteration and a host Rayleigh-Ritz step. One read of the
+     * averaging weight, both mean diagonals, the dense inverses' finiteness and the sketches' small
+     * matrices (plus one counted inversion per dense factor); null if not finite, {@link
+     * #NO_STATISTICS} if the averaging weight is 0.
+     */
+    private NDArray[] lowRank(NDArray a, NDArray g, NDArray w, double damping) {
+        boolean lowG = isLowRank(outputSize);
+        boolean lowA = isLowRank(inputSize);
+        int k = settings.factorRank();
+        int lg = sketchWidth(outputSize);
+        int la = sketchWidth(inputSize);
+        if (lowG && outputSketch == null) {
+            outputSketch = gaussian(outputSize, lg);
+        }
+        if (lowA && inputSketch == null) {
+            inputSketch = gaussian(inputSize, la);
+        }
+        try (Workspace ws = new Workspace(manager, a, g, w, outputSketch, inputSketch)) {
+            NDManager m = ws.manager();
+            NDArray meanA = meanDiagonal(a);
+            NDArray meanG = meanDiagonal(g);
+            NDArray pi = piCorrection(meanA, meanG);
+            double root = Math.sqrt(damping);
+            NDArray denseG = lowG ? null : dampedInverse(g, m.create(root).div(pi), m);
+            NDArray denseA = lowA ? null : dampedInverse(a, pi.mul(root), m);
+            NDArray[] sketchG = lowG ? sketch(g, outputSketch) : null;
+            NDArray[] sketchA = lowA ? sketch(a, inputSketch) : null;
+            NDList read = new NDList(w.reshape(1), meanA.reshape(1), meanG.reshape(1));
+            for (NDArray dense : new NDArray[] {denseG, denseA}) {
+                if (dense != null) {
+                    read.add(Finite.probe(dense).toType(DataType.FLOAT64, false).reshape(1));
+                }
+            }
+            for (NDArray[] sketch : new NDArray[][] {sketchG, sketchA}) {
+                if (sketch != null) {
+                    read.add(sketch[1].reshape(-1));
+                    read.add(sketch[2].reshape(-1));
+                }
+            }
+            double[] values = HostReads.toDoubles(NDArrays.concat(read));
+            if (values[0] == 0) {
+                return NO_STATISTICS;
+            }
+            int at = 3;
+            for (NDArray dense : new NDArray[] {denseG, denseA}) {
+                if (dense != null && values[at++] != 0) {
+                    return null;
+                }
+            }
+            double pin = piCorrection(values[1], values[2]);
+            DataType type = a.getDataType();
+            NDArray[] candidate = new NDArray[7];
+            if (lowG) {
+                NDArray[] side = lowRankSide(sketchG[0], values, at, lg, k, root / pin, type);
+                at += 2 * lg * lg;
+                candidate[0] = ws.keep(side[0], manager);
+                candidate[3] = ws.keep(side[1], manager);
+                candidate[4] = ws.keep(side[2], manager);
+            } else {
+                candidate[0] = ws.keep(denseG, manager);
+            }
+            if (lowA) {
+                NDArray[] side = lowRankSide(sketchA[0], values, at, la, k, pin * root, type);
+                candidate[1] = ws.keep(side[0], manager);
+                candidate[5] = ws.keep(side[1], manager);
+                candidate[6] = ws.keep(side[2], manager);
+            } else {
+                candidate[1] = ws.keep(denseA, manager);
+            }
+            return candidate;
+        }
+    }
+
+    /**
+     * A seeded standard Gaussian n x l block in float64, owned by this object: made once per factor
+     * from {@link Random} (the same numbers on every machine), so a resumed run rebuilds it without
+     * a checkpoint entry.
+     */
+    private NDArray gaussian(long n, int l) {
+        Random random = new Random(SKETCH_SEED ^ (n * 0x9E3779B97F4A7C15L));
+        double[] data = new double[Math.toIntExact(n * l)];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = random.nextGaussian();
+        }
+        return manager.create(data, new Shape(n, l));
+    }
+
+    /**
+     * Randomized subspace iteration in float64: \( Y = F (F \Omega) \) with unit-norm columns after
+     * each product, and the small \( Y^\top Y \) and \( Y^\top F Y \). Returns Y and the two.
+     */
+    private static NDArray[] sketch(NDArray factor, NDArray start) {
+        NDArray f = factor.toType(DataType.FLOAT64, false);
+        NDArray y = unitColumns(f.matMul(start));
+        y = unitColumns(f.matMul(y));
+        NDArray yt = y.transpose();
+        return new NDArray[] {y, yt.matMul(y), yt.matMul(f.matMul(y))};
+    }
+
+    /** Each column divided by its norm (a zero column stays zero). */
+    private static NDArray unitColumns(NDArray y) {
+        return y.div(y.norm(new int[] {0}, true).add(Double.MIN_NORMAL));
+    }
+
+    /**
+     * Rayleigh-Ritz on the host for one factor from its read \( Y^\top Y \) and \( Y^\top F Y \) (l
+     * x l each, row-major at {@code offset}): the top k Ritz pairs \( (\mu_i, Y t_i) \), then \( U
+     * = Y T \) and \( W = U \mathrm{diag}(1/(\mu_i + s) - 1/s) \) on the device and the scalar \(
+     * 1/s \), all in {@code type}. Missing pairs (Y of rank below k) are zero columns, which leave
+     * \( I/s \) alone.
+     */
+    private static NDArray[] lowRankSide(
+            NDArray y, double[] values, int offset, int l, int k, double shift, DataType type) {
+        double[] tAndCoefficients = ritz(values, offset, l, k, shift);
+        NDManager m = y.getManager();
+        NDArray t = m.create(Arrays.copyOf(tAndCoefficients, l * k), new Shape(l, k));
+        NDArray coefficients =
+                m.create(Arrays.copyOfRange(tAndCoefficients, l * k, l * k + k), new Shape(1, k));
+        NDArray u = y.matMul(t);
+        NDArray weights = u.mul(coefficients);
+        return new NDArray[] {
+            u.toType(type, false),
+            weights.toType(type, false),
+            m.create(1 / shift).toType(type, false)
+        };
+    }
+
+    /**
+     * The host half of {@link #lowRankSide}: T (l x k, row-major) followed by the k coefficients \(
+     * 1/(\mu_i + s) - 1/s \), from \( B = Y^\top Y \) and \( C = Y^\top F Y \). With \( B = V
+     * \mathrm{diag}(b) V^\top \) and \( T_1 = V_r \mathrm{diag}(b_r^{-1/2}) \) over the r
+     * eigenvalues above {@link #GRAM_CUTOFF} of the largest, \( Y T_1 \) is orthonormal; with \(
+     * T_1^\top C T_1 = X \mathrm{diag}(\mu) X^\top \), \( T = T_1 X \) restricted to the k largest
+     * \( \mu \) (clipped at 0: a second moment is positive semi-definite).
+     */
+    static double[] ritz(double[] values, int offset, int l, int k, double shift) {
+        for (int i = offset; i < offset + 2 * l * l; i++) {
+            if (!Double.isFinite(values[i])) {
+                throw new ArithmeticException("a low-rank sketch has NaN or infinite entries");
+            }
+        }
+        RealMatrix gram = symmetric(values, offset, l);
+        RealMatrix projected = symmetric(values, offset + l * l, l);
+        EigenDecomposition whitening = new EigenDecomposition(gram);
+        double[] b = whitening.getRealEigenvalues();
+        double largest = 0;
+        for (double value : b) {
+            largest = Math.max(largest, value);
+        }
+        int r = 0;
+        for (double value : b) {
+            if (value > GRAM_CUTOFF * largest) {
+                r++;
+            }
+        }
+        double[] result = new double[l * k + k];
+        if (r == 0) {
+            return result;
+        }
+        RealMatrix t1 = new Array2DRowRealMatrix(l, r);
+        RealMatrix v = whitening.getV();
+        int column = 0;
+        for (int j = 0; j < l; j++) {
+            if (b[j] > GRAM_CUTOFF * largest) {
+                double norm = 1 / Math.sqrt(b[j]);
+                for (int i = 0; i < l; i++) {
+                    t1.setEntry(i, column, v.getEntry(i, j) * norm);
+                }
+                column++;
+            }
+        }
+        RealMatrix whitened = t1.transpose().multiply(projected).multiply(t1);
+        whitened = whitened.add(whitened.transpose()).scalarMultiply(0.5);
+        EigenDecomposition ritz = new EigenDecomposition(whitened);
+        double[] mu = ritz.getRealEigenvalues();
+        Integer[] order = new Integer[r];
+        for (int i = 0; i < r; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, (i, j) -> Double.compare(mu[j], mu[i]));
+        RealMatrix t = t1.multiply(ritz.getV());
+        for (int c = 0; c < Math.min(k, r); c++) {
+            int j = order[c];
+            for (int i = 0; i < l; i++) {
+                result[i * k + c] = t.getEntry(i, j);
+            }
+            double value = Math.max(mu[j], 0);
+            result[l * k + c] = 1 / (value + shift) - 1 / shift;
+        }
+        for (double value : result) {
+            if (!Double.isFinite(value)) {
+                throw new ArithmeticException("the low-rank inverse has NaN or infinite entries");
+            }
+        }
+        return result;
+    }
+
+    /** The symmetric part of the l x l row-major matrix at {@code offset}. */
+    private static RealMatrix symmetric(double[] values, int offset, int l) {
+        double[][] data = new double[l][l];
+        for (int i = 0; i < l; i++) {
+            for (int j = 0; j < l; j++) {
+                data[i][j] = 0.5 * (values[offset + i * l + j] + values[offset + j * l + i]);
+            }
+        }
+        return new Array2DRowRealMatrix(data, false);
+    }
+
     private static NDArray upload(
             NDManager scope, double[] data, int rows, int columns, DataType type) {
         return scope.create(data, new Shape(rows, columns)).toType(type, false);
     }
 
+    /**
+     * Replaces the preconditioner: left, right, scale, then LOW_RANK's left weights and shift and
+     * right weights and shift (absent entries null; a shorter array leaves the rest null).
+     */
     private void install(NDArray[] candidate) {
-        closeIfPresent(left);
-        closeIfPresent(right);
-        closeIfPresent(scale);
-        left = candidate[0];
-        right = candidate[1];
-        scale = candidate[2];
+        for (NDArray array :
+                new NDArray[] {
+                    left, right, scale, leftWeights, leftShift, rightWeights, rightShift
+                }) {
+            closeIfPresent(array);
+        }
+        NDArray[] all = Arrays.copyOf(candidate, 7);
+        left = all[0];
+        right = all[1];
+        scale = all[2];
+        leftWeights = all[3];
+        leftShift = all[4];
+        rightWeights = all[5];
+        rightShift = all[6];
     }
 
     private static void closeIfPresent(NDArray array) {

@@ -11,12 +11,18 @@ package io.github.so4j.curvature.kfac;
  *     previous preconditioner) before the next failure throws; at least 0
  * @param hostEigenLimit the largest factor dimension that {@link InversionMode#EIGEN} decomposes on
  *     the host; larger blocks use {@link InversionMode#INVERSE}; at least 1
+ * @param factorRank k, the number of eigenpairs {@link InversionMode#LOW_RANK} keeps of each large
+ *     factor; at least 1
  */
 public record KroneckerSettings(
         double factorDecay,
         InversionMode inversion,
         int maxConsecutiveFailures,
-        int hostEigenLimit) {
+        int hostEigenLimit,
+        int factorRank) {
+
+    /** The default k of {@link InversionMode#LOW_RANK}. */
+    public static final int DEFAULT_FACTOR_RANK = 32;
 
     /**
      * The defaults: decay 0.95 (kfac-pytorch's {@code factor_decay}), {@link InversionMode#INVERSE}
@@ -29,12 +35,30 @@ public record KroneckerSettings(
             new KroneckerSettings(0.95, InversionMode.INVERSE, 3, 512);
 
     /**
+     * Settings with {@link #DEFAULT_FACTOR_RANK}.
+     *
+     * @param factorDecay \( \rho \) in [0, 1)
+     * @param inversion the inversion mode, not null
+     * @param maxConsecutiveFailures at least 0
+     * @param hostEigenLimit at least 1
+     * @throws IllegalArgumentException naming the setting and its value if one is invalid
+     */
+    public KroneckerSettings(
+            double factorDecay,
+            InversionMode inversion,
+            int maxConsecutiveFailures,
+            int hostEigenLimit) {
+        this(factorDecay, inversion, maxConsecutiveFailures, hostEigenLimit, DEFAULT_FACTOR_RANK);
+    }
+
+    /**
      * Checks the settings.
      *
      * @param factorDecay \( \rho \) in [0, 1)
      * @param inversion the inversion mode, not null
      * @param maxConsecutiveFailures at least 0
      * @param hostEigenLimit at least 1
+     * @param factorRank at least 1
      * @throws IllegalArgumentException naming the setting and its value if one is invalid
      */
     public KroneckerSettings {
@@ -52,6 +76,10 @@ public record KroneckerSettings(
         if (hostEigenLimit < 1) {
             throw new IllegalArgumentException(
                     "hostEigenLimit must be at least 1, but was " + hostEigenLimit);
+        }
+        if (factorRank < 1) {
+            throw new IllegalArgumentException(
+                    "factorRank must be at least 1, but was " + factorRank);
         }
     }
 }

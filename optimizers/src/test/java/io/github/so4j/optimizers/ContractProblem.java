@@ -17,6 +17,7 @@ import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.util.Pair;
 import io.github.so4j.curvature.testing.Dense;
+import io.github.so4j.curvature.testing.HalfSquaredErrorLoss;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -32,8 +33,8 @@ import java.util.function.UnaryOperator;
  *   <li>{@link #quadratic}: \( f(w) = \frac{1}{2} w^\top A w - b^\top w \), d = 6, A = Q
  *       diag(1..10) Q^T with a random rotation Q.
  *   <li>{@link #rosenbrock}: \( f(w) = (1 - w_0)^2 + 100 (w_1 - w_0^2)^2 \) from (-1.2, 1).
- *   <li>{@link #mlp}: a 5-4-3 tanh network with DJL's L2 loss (mean of half the squared error) on 8
- *       examples.
+ *   <li>{@link #mlp}: a 5-4-3 tanh network with DJL's L2 loss (mean of half the squared error; its
+ *       safe twin {@link HalfSquaredErrorLoss}) on 8 examples.
  * </ul>
  *
  * <p>The vector problems use a bias-free one-unit {@code Linear} fed the identity, whose output is
@@ -199,35 +200,19 @@ final class ContractProblem implements AutoCloseable {
 
     static ContractProblem mlp(NDManager parent, DataType type, Optimizer optimizer) {
         Random random = new Random(23);
-        NDManager m = parent.newSubManager();
-        NDArray half = constant(m, 0.5, type);
-        // DJL's L2Loss (mean of (label - prediction)^2 / 2), with the 1/2 as an array
-        Loss loss =
-                new Loss("L2Loss") {
-                    @Override
-                    public NDArray evaluate(NDList labels, NDList predictions) {
-                        NDArray prediction = predictions.singletonOrThrow();
-                        NDArray label = labels.singletonOrThrow().reshape(prediction.getShape());
-                        return label.sub(prediction).square().mul(half).mean();
-                    }
-                };
-        ContractProblem problem =
-                new ContractProblem(
-                        "mlp",
-                        parent,
-                        new SequentialBlock()
-                                .add(Linear.builder().setUnits(4).build())
-                                .add(Activation::tanh)
-                                .add(Linear.builder().setUnits(3).build()),
-                        loss,
-                        Dense.gaussian(random, 8, 5, 1),
-                        Dense.gaussian(random, 8, 3, 1),
-                        type,
-                        new Random(24),
-                        optimizer);
-        half.attach(problem.manager);
-        m.close();
-        return problem;
+        return new ContractProblem(
+                "mlp",
+                parent,
+                new SequentialBlock()
+                        .add(Linear.builder().setUnits(4).build())
+                        .add(Activation::tanh)
+                        .add(Linear.builder().setUnits(3).build()),
+                new HalfSquaredErrorLoss(),
+                Dense.gaussian(random, 8, 5, 1),
+                Dense.gaussian(random, 8, 3, 1),
+                type,
+                new Random(24),
+                optimizer);
     }
 
     /** The loss at the current weights. */

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import io.github.so4j.curvature.testing.Dense;
+import io.github.so4j.curvature.testing.GarbageCollection;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
@@ -42,17 +43,6 @@ class ContractProblemTest {
         };
     }
 
-    /** Collects garbage and gives the reference handler time to free what was collected. */
-    private static void collectGarbage() {
-        System.gc();
-        try {
-            Thread.sleep(100);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new AssertionError(e);
-        }
-    }
-
     private static double[] gradients(ContractProblem problem) {
         List<double[]> parts = new ArrayList<>();
         int total = 0;
@@ -87,7 +77,7 @@ class ContractProblemTest {
                 assertArrayEquals(new double[] {-215.6, -88}, undisturbed, tolerance);
             }
             problem.scaleGradients(0);
-            problem.backward(ContractProblemTest::collectGarbage);
+            problem.backward(GarbageCollection::collect);
             assertArrayEquals(undisturbed, gradients(problem), 0.0);
         }
     }

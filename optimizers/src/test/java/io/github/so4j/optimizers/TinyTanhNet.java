@@ -16,9 +16,9 @@ import ai.djl.training.GradientCollector;
 import ai.djl.training.LocalParameterServer;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.Trainer;
-import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.util.Pair;
+import io.github.so4j.curvature.testing.HalfSquaredErrorLoss;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -32,7 +32,8 @@ import java.util.Random;
  *
  * <p>\( h = \tanh(W_1 x + b_1) \), \( y = W_2 h + b_2 \), \( L = \frac{1}{3N} \sum_{n,k}
  * \frac{1}{2} (y_{nk} - t_{nk})^2 \) (DJL's {@code L2Loss}: half squared error, mean over all
- * elements). Parameters in the order W1 (4x5), b1 (4), W2 (3x4), b2 (3): 39 in all.
+ * elements; {@link HalfSquaredErrorLoss}, whose 1/2 a recorded graph keeps safely). Parameters in
+ * the order W1 (4x5), b1 (4), W2 (3x4), b2 (3): 39 in all.
  *
  * <p>A step goes through DJL's own update path, {@link ParameterStore#updateAllParameters()} and
  * {@link LocalParameterServer}, as {@code Trainer.step()} does, but without the trainer's one-time
@@ -80,7 +81,9 @@ final class TinyTanhNet implements AutoCloseable {
             }
         }
         trainer =
-                model.newTrainer(new DefaultTrainingConfig(Loss.l2Loss()).optOptimizer(optimizer));
+                model.newTrainer(
+                        new DefaultTrainingConfig(new HalfSquaredErrorLoss())
+                                .optOptimizer(optimizer));
         // keeps loaded parameters, and makes them require a gradient
         trainer.initialize(new Shape(BATCH, IN));
         store = new ParameterStore(trainer.getManager(), false);

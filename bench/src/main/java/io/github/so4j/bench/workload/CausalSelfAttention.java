@@ -11,6 +11,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+import io.github.so4j.curvature.RecordedScalars;
 
 /**
  * Causal multi-head self-attention on {@code (B, T, width)} inputs, its four projections DJL {@link
@@ -80,7 +81,10 @@ public final class CausalSelfAttention extends AbstractBlock {
         NDArray k = split(project(KEY, x, parameterStore, training), batch, length);
         NDArray v = split(project(VALUE, x, parameterStore, training), batch, length);
         NDManager manager = x.getManager();
-        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(1 / Math.sqrt(width / heads));
+        // the scale through RecordedScalars: the backward pass reads it (see there)
+        NDArray scores =
+                RecordedScalars.mul(
+                        q.matMul(k.transpose(0, 1, 3, 2)), 1 / Math.sqrt(width / heads));
         NDArray position = manager.arange((int) length);
         // future[t, s] = s > t: the keys a query at position t must not see; M = -inf there
         NDArray future = position.reshape(1, length).gt(position.reshape(length, 1));

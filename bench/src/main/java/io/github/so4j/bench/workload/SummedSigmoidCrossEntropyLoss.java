@@ -3,6 +3,7 @@ package io.github.so4j.bench.workload;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.training.loss.Loss;
+import io.github.so4j.curvature.RecordedScalars;
 
 /**
  * Sigmoid cross-entropy between logits and targets in [0, 1], summed over the features of an
@@ -15,6 +16,10 @@ import ai.djl.training.loss.Loss;
  * one times the number of features per example. Its second derivative in z, \( \sigma(z)(1 -
  * \sigma(z)) / B \), is what double backward gives (the Gauss-Newton products of K-FAC's adaptive
  * step). Cost: O(B times features).
+ *
+ * <p>The maximum with 0 and the division by B take their numbers through {@link RecordedScalars}:
+ * the backward pass reads both, and DJL's {@code maximum(0)} and {@code div(B)} would leave it to
+ * read them from freed host memory after a garbage collection.
  */
 public final class SummedSigmoidCrossEntropyLoss extends Loss {
 
@@ -28,8 +33,9 @@ public final class SummedSigmoidCrossEntropyLoss extends Loss {
     public NDArray evaluate(NDList labels, NDList predictions) {
         NDArray z = predictions.singletonOrThrow();
         NDArray y = labels.singletonOrThrow().reshape(z.getShape()).toType(z.getDataType(), false);
-        NDArray elements = z.maximum(0).sub(z.mul(y)).add(z.abs().neg().exp().add(1).log());
+        NDArray elements =
+                RecordedScalars.maximum(z, 0).sub(z.mul(y)).add(z.abs().neg().exp().add(1).log());
         long batch = z.getShape().get(0);
-        return elements.sum().div(batch);
+        return RecordedScalars.div(elements.sum(), batch);
     }
 }

@@ -13,10 +13,10 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.Trainer;
-import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.optimizer.Sgd;
 import io.github.so4j.bench.workload.Workload;
+import io.github.so4j.curvature.testing.HalfSquaredErrorLoss;
 import io.github.so4j.optimizers.Muon;
 import java.lang.reflect.Field;
 import java.util.Map;
@@ -57,7 +57,8 @@ class OptimizerStateBytesTest {
             model.setBlock(entry.strategy().prepare(block, optimizer));
             try (Trainer trainer =
                     model.newTrainer(
-                            new DefaultTrainingConfig(Loss.l2Loss()).optOptimizer(optimizer))) {
+                            new DefaultTrainingConfig(new HalfSquaredErrorLoss())
+                                    .optOptimizer(optimizer))) {
                 trainer.initialize(new Shape(8, 5));
                 if (freezeFirstLayer) {
                     block.getChildren().get(0).getValue().freezeParameters(true);

@@ -23,10 +23,12 @@ import ai.djl.training.ParameterStore;
 import ai.djl.training.Trainer;
 import ai.djl.util.Pair;
 import io.github.so4j.bench.data.CharVocabulary;
+import io.github.so4j.curvature.testing.GarbageCollection;
 import io.github.so4j.optimizers.Kfac;
 import io.github.so4j.optimizers.kfac.CapturedLayer;
 import io.github.so4j.optimizers.kfac.Instrumentation;
 import io.github.so4j.optimizers.kfac.LayerRecording;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -113,6 +115,79 @@ class CharTransformerTest {
      * a sum is at most about 9 * 6e-8 * its absolute terms, so below 1e-5 over the chain. A missing
      * mask or scale changes the outputs by far more (checked below).
      */
+    /**
+     * The gradients of an attention block (in its input and every parameter) are the same, bit for
+     * bit, when a garbage collection runs between the forward and the backward pass: the scores'
+     * scale \( 1/\sqrt{d} \) (d = 6 here, not exact in float32) must not be read from freed memory.
+     */
+    @Test
+    void attentionGradientsSurviveACollectionBeforeBackward() {
+        int batch = 2;
+        int length = 5;
+        int width = 12;
+        int heads = 2;
+        Shape shape = new Shape(batch, length, width);
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Engine.getInstance().setRandomSeed(17);
+            CausalSelfAttention attention = new CausalSelfAttention(width, heads);
+            attention.initialize(manager, DataType.FLOAT32, shape);
+            Random random = new Random(19);
+            float[] input = new float[batch * length * width];
+            float[] outputWeights = new float[input.length];
+            for (int i = 0; i < input.length; i++) {
+                input[i] = 2 * random.nextFloat() - 1;
+                outputWeights[i] = 2 * random.nextFloat() - 1;
+            }
+            NDArray x = manager.create(input, shape);
+            NDArray weights = manager.create(outputWeights, shape);
+            x.setRequiresGradient(true);
+            List<float[]> undisturbed = attentionGradients(attention, x, weights, () -> {});
+            List<float[]> collected =
+                    attentionGradients(attention, x, weights, GarbageCollection::collect);
+            assertEquals(undisturbed.size(), collected.size());
+            for (int i = 0; i < undisturbed.size(); i++) {
+                assertArrayEquals(undisturbed.get(i), collected.get(i), 0f, "gradient " + i);
+            }
+        }
+    }
+
+    /** The gradients of sum(weights * attention(x)) in x and in every parameter, in block order. */
+    private static List<float[]> attentionGradients(
+            CausalSelfAttention attention, NDArray x, NDArray weights, Runnable between) {
+        NDManager manager = x.getManager();
+        try (NDManager scope = manager.newSubManager()) {
+            scope.tempAttachAll(x, weights);
+            List<NDArray> arrays = new ArrayList<>(List.of(x));
+            for (Pair<String, Parameter> p : attention.getParameters()) {
+                arrays.add(p.getValue().getArray());
+            }
+            for (NDArray a : arrays) {
+                // backward adds to the gradients: start from zero
+                if (a.hasGradient()) {
+                    try (NDArray g = a.getGradient()) {
+                        g.subi(g);
+                    }
+                }
+            }
+            try (GradientCollector collector = manager.getEngine().newGradientCollector()) {
+                NDArray out =
+                        attention
+                                .forward(new ParameterStore(scope, false), new NDList(x), true)
+                                .head();
+                NDArray value = out.mul(weights).sum();
+                between.run();
+                collector.backward(value);
+            }
+            List<float[]> gradients = new ArrayList<>();
+            for (NDArray a : arrays) {
+                try (NDArray g = a.getGradient()) {
+                    gradients.add(g.toFloatArray());
+                }
+            }
+            return gradients;
+        }
+    }
+
     @Test
     void attentionMatchesAFloat64ReferenceFromItsWeights() {
         int batch = 2;

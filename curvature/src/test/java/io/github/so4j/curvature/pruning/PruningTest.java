@@ -17,8 +17,8 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.Trainer;
-import ai.djl.training.loss.Loss;
 import io.github.so4j.curvature.testing.Dense;
+import io.github.so4j.curvature.testing.HalfSquaredErrorLoss;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -49,7 +49,7 @@ class PruningTest {
                 new SequentialBlock()
                         .add(Linear.builder().setUnits(3).build())
                         .add(Linear.builder().setUnits(2).build()));
-        trainer = model.newTrainer(new DefaultTrainingConfig(Loss.l2Loss()));
+        trainer = model.newTrainer(new DefaultTrainingConfig(new HalfSquaredErrorLoss()));
         trainer.initialize(new Shape(1, 4));
         // PyTorch allocates a parameter's gradient at its first backward pass; before that,
         // getGradient() returns a fresh array, so writes to it would be lost.

@@ -20,6 +20,7 @@ import ai.djl.util.Pair;
 import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.subspace.BatchCurvature.Mode;
 import io.github.so4j.curvature.testing.Dense;
+import io.github.so4j.curvature.testing.HalfSquaredErrorLoss;
 import io.github.so4j.curvature.testing.Tolerances;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -81,7 +82,7 @@ class BatchCurvatureTest {
         BatchCurvature curvature =
                 BatchCurvature.builder()
                         .setBlock(block)
-                        .setLoss(Loss.l2Loss())
+                        .setLoss(new HalfSquaredErrorLoss())
                         .setBatch(
                                 new NDList(Dense.toArray(manager, x, type)),
                                 new NDList(Dense.toArray(manager, y, type)))
@@ -489,13 +490,14 @@ class BatchCurvatureTest {
         NDArray nan = manager.ones(new Shape(NET.size)).mul(Float.NaN);
         assertMessage("v must be finite, but its norm was NaN", () -> curvature.hessianTimes(nan));
         assertMessage(
-                "block must be set", () -> BatchCurvature.builder().setLoss(Loss.l2Loss()).build());
+                "block must be set",
+                () -> BatchCurvature.builder().setLoss(new HalfSquaredErrorLoss()).build());
         assertMessage(
                 "block must be initialized, but parameter weight is not",
                 () ->
                         BatchCurvature.builder()
                                 .setBlock(Linear.builder().setUnits(2).build())
-                                .setLoss(Loss.l2Loss())
+                                .setLoss(new HalfSquaredErrorLoss())
                                 .setBatch(new NDList(), new NDList())
                                 .build());
     }
@@ -516,13 +518,13 @@ class BatchCurvatureTest {
         BatchCurvature shared =
                 BatchCurvature.builder()
                         .setBlock(block)
-                        .setLoss(Loss.l2Loss())
+                        .setLoss(new HalfSquaredErrorLoss())
                         .setBatch(data, data)
                         .build();
         BatchCurvature copied =
                 BatchCurvature.builder()
                         .setBlock(block)
-                        .setLoss(Loss.l2Loss())
+                        .setLoss(new HalfSquaredErrorLoss())
                         .setBatch(data, new NDList(x.duplicate()))
                         .build();
         double first = shared.loss();

@@ -101,10 +101,11 @@ import org.slf4j.LoggerFactory;
  * damped inverses cannot exceed. A rejected step changes nothing: factors, momenta, moments,
  * inverses, the count of taken steps that drives the schedules, and the Monte-Carlo labels of later
  * steps. Ordinary steps read nothing from the device; refresh steps read the decision, the step's
- * index if the host does not know it, and the inversions' own reads. A failed inversion keeps the
- * previous inverse, and one more than {@code maxConsecutiveFailures} in a row throws. Everything is
- * counted ({@link #health()}, {@link #kroneckerHealth()}); sums across layers are sorted, so that
- * runs do not depend on the order in which DJL updates parameters.
+ * index if the host does not know it, and the inversions' own reads; with a factor period above 1,
+ * a step that may be a factor step reads its decision and index once, at its end. A failed
+ * inversion keeps the previous inverse, and one more than {@code maxConsecutiveFailures} in a row
+ * throws. Everything is counted ({@link #health()}, {@link #kroneckerHealth()}); sums across layers
+ * are sorted, so that runs do not depend on the order in which DJL updates parameters.
  *
  * <p>Defaults, from the anchors: damping \( 10^{-3} \), factor decay 0.95 and KL clip \( 10^{-3} \)
  * (kfac-pytorch, {@code KFACPreconditioner}); momentum 0.9 and update frequencies 10 (factors) and
@@ -435,6 +436,12 @@ public final class Kfac extends SecondOrderOptimizer {
         estimator.recordEveryStep(rowLayers);
         if (!squaredNorms.isEmpty()) {
             clip(preconditioned, sortedSum(squaredNorms), schedule, step, parameters);
+        }
+        // every condition is registered: a factor step is decided now, so that the next step
+        // knows its index and gathers no statistics in case this one was rejected unseen
+        if (schedule.decideAtEnd() && !estimator.decide(step, schedule)) {
+            estimator.prepareNextStep(schedule);
+            return null;
         }
         if (adaptive != null) {
             Map<String, NDArray> directions =

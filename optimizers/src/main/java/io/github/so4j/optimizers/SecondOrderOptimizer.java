@@ -535,6 +535,9 @@ public abstract class SecondOrderOptimizer extends Optimizer {
         private final NDManager scope;
         private final NDArray gradientsFinite;
 
+        /** The steps taken before this one, once {@link #decide} has read them; else -1. */
+        private long decidedTakenBefore = -1;
+
         Resolver(NDManager scope, NDArray gradientsFinite) {
             this.scope = scope;
             this.gradientsFinite = gradientsFinite;
@@ -542,6 +545,9 @@ public abstract class SecondOrderOptimizer extends Optimizer {
 
         @Override
         public long takenBefore() {
+            if (decidedTakenBefore >= 0) {
+                return decidedTakenBefore;
+            }
             learn(counters.read(), steps - 1);
             return known[C_TAKEN];
         }
@@ -562,6 +568,7 @@ public abstract class SecondOrderOptimizer extends Optimizer {
             long a = values[COUNTERS];
             long f = values[COUNTERS + 1];
             long r = 1 - a;
+            decidedTakenBefore = values[C_TAKEN];
             long[] after = Arrays.copyOf(values, COUNTERS);
             after[C_TAKEN] += a;
             after[C_SKIPPED] += r;

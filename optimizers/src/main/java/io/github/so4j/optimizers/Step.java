@@ -51,8 +51,8 @@ public final class Step {
     private final NDManager scope;
     private final NDArray gradientsFinite;
     private final NDArray takenBefore;
-    private final long lowestIndex;
-    private final long highestIndex;
+    private long lowestIndex;
+    private long highestIndex;
     private final Resolver resolver;
     private final List<NDArray> requirements = new ArrayList<>();
     private final List<Commit> commits = new ArrayList<>();
@@ -67,7 +67,8 @@ public final class Step {
     /** Reads the base class's device counters on demand. */
     interface Resolver {
         /**
-         * Reads the number of steps taken before this one, resolving the base class's counters.
+         * Reads the number of steps taken before this one, resolving the base class's counters; no
+         * read once {@link #decide} has read them.
          *
          * @return the exact count
          */
@@ -187,7 +188,7 @@ public final class Step {
 
     /**
      * Returns the lowest index among taken steps this step can have: the host's count if every step
-     * it has not heard of was rejected.
+     * it has not heard of was rejected; after {@link #accepted()}, the exact index.
      *
      * @return the lowest possible 1-based index
      */
@@ -197,7 +198,8 @@ public final class Step {
 
     /**
      * Returns the highest index among taken steps this step can have: the host's count if every
-     * step it has not heard of was taken (the index, unless a step was rejected unseen).
+     * step it has not heard of was taken (the index, unless a step was rejected unseen); after
+     * {@link #accepted()}, the exact index.
      *
      * @return the highest possible 1-based index
      */
@@ -216,13 +218,19 @@ public final class Step {
 
     /**
      * Decides the step on the host: reads whether every gradient is finite and every condition so
-     * far holds (one counted read). For amortized host work that must not run on a rejected step.
+     * far holds (one counted read), and with it the counters: afterwards the step's index is known
+     * ({@link #lowestPossibleIndex()} equals {@link #highestPossibleIndex()}) and {@link #isDue}
+     * reads nothing. For amortized host work that must not run on a rejected step.
      *
      * @return whether the step will be taken
      */
     public boolean accepted() {
         if (decided == null) {
             decided = resolver.decide(acceptance());
+            if (lowestIndex != highestIndex) {
+                lowestIndex = resolver.takenBefore() + 1;
+                highestIndex = lowestIndex;
+            }
         }
         return decided;
     }

@@ -16,6 +16,7 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.tracker.Tracker;
+import io.github.so4j.curvature.HostReads;
 import io.github.so4j.curvature.kfac.InversionMode;
 import io.github.so4j.curvature.kfac.KroneckerFactors;
 import io.github.so4j.curvature.kfac.KroneckerHealth;
@@ -374,9 +375,9 @@ class KfacTest {
     /**
      * Factor updates every 3 steps and inverse updates every 4: over 7 steps, each of the 3 layers
      * updates its factors at steps 0, 3, 6 and its inverse at 0, 4. The instrumentation records
-     * before the factor steps, and before step 4: the host has not seen step 3 decided (it read
-     * nothing), and had step 3 been rejected, step 4 would be the factor step. Steps 0 and 4 are
-     * refresh steps, decided on the host, so the steps after them are known not to be factor steps.
+     * before the factor steps only: steps 0 and 4 are refresh steps and step 3 a factor step, all
+     * decided on the host, so the steps after them are known not to be factor steps (step 4 would
+     * be one had step 3 been rejected).
      */
     @Test
     void factorsAndInversesFollowTheirFrequencies() {
@@ -384,13 +385,80 @@ class KfacTest {
         Random random = new Random(9);
         try (KfacNet net = mlp(kfac, DataType.FLOAT32)) {
             for (int step = 0; step < 7; step++) {
-                boolean armed = step % 3 == 0 || step == 4;
+                boolean armed = step % 3 == 0;
                 assertEquals(armed, kfac.instrumentation().isArmed(), "step " + step);
                 net.step(KfacNet.batch(random, KfacNet.mlpInput(8)));
             }
             KroneckerHealth health = kfac.kroneckerHealth();
             assertEquals(9, health.factorUpdates());
             assertEquals(6, health.refreshes());
+        }
+    }
+
+    /**
+     * Factors every 10 steps and inverses every 100, over 25 steps: the layers record, and the
+     * statistics are computed, on the factor steps 0, 10 and 20 only, and the factor steps 10 and
+     * 20 read once each (their decision, at their end; step 0 is the refresh step). The twin's
+     * factor period is 1 at the counts 0, 10, 20 and 10 elsewhere: the same factor steps, but no
+     * factor step but the refresh step 0 is decided on the host, so it also records on steps 11 and
+     * 21 (in case the step before was rejected unseen) and computes their statistics, which the
+     * device discards. Only that wasted work differs: weights after every step and the final
+     * factors are bit for bit the twin's.
+     */
+    @Test
+    void factorStepsAreDecidedSoTheNextStepGathersNoStatistics() {
+        Kfac kfac = exact().optFactorUpdateFrequency(10).optInverseUpdateFrequency(100).build();
+        Kfac twin =
+                exact().optFactorUpdateFrequencyTracker(n -> n % 10 == 0 ? 1f : 10f)
+                        .optInverseUpdateFrequency(100)
+                        .build();
+        Random dataA = new Random(12);
+        Random dataB = new Random(12);
+        try (KfacNet a = mlp(kfac, DataType.FLOAT32);
+                KfacNet b = mlp(twin, DataType.FLOAT32)) {
+            b.copyFrom(a);
+            for (int step = 0; step < 25; step++) {
+                boolean factorStep = step % 10 == 0;
+                assertEquals(factorStep, kfac.instrumentation().isArmed(), "step " + step);
+                assertEquals(
+                        factorStep || step == 11 || step == 21,
+                        twin.instrumentation().isArmed(),
+                        "twin, step " + step);
+                long before = HostReads.count();
+                a.step(KfacNet.batch(dataA, KfacNet.mlpInput(8)));
+                long reads = HostReads.count() - before;
+                if (step == 10 || step == 20) {
+                    assertEquals(1, reads, "reads of factor step " + step);
+                } else if (step > 0) {
+                    assertEquals(0, reads, "reads of step " + step);
+                }
+                before = HostReads.count();
+                b.step(KfacNet.batch(dataB, KfacNet.mlpInput(8)));
+                if (step > 0) {
+                    assertEquals(0, HostReads.count() - before, "twin's reads of step " + step);
+                }
+                Map<String, double[]> wa = a.weights();
+                Map<String, double[]> wb = b.weights();
+                for (String name : wa.keySet()) {
+                    assertArrayEquals(wb.get(name), wa.get(name), 0, name + ", step " + step);
+                }
+            }
+            for (int i = 0; i < kfac.instrumentation().layers().size(); i++) {
+                KroneckerFactors fa =
+                        kfac.curvatureBlock(kfac.instrumentation().layers().get(i)).factors();
+                KroneckerFactors fb =
+                        twin.curvatureBlock(twin.instrumentation().layers().get(i)).factors();
+                assertArrayEquals(
+                        Dense.toDoubles(fb.inputFactor()), Dense.toDoubles(fa.inputFactor()), 0);
+                assertArrayEquals(
+                        Dense.toDoubles(fb.outputFactor()), Dense.toDoubles(fa.outputFactor()), 0);
+            }
+            KroneckerHealth health = kfac.kroneckerHealth();
+            assertEquals(twin.kroneckerHealth(), health);
+            // 3 layers, 3 factor steps each; one refresh each (step 0)
+            assertEquals(9, health.factorUpdates());
+            assertEquals(3, health.refreshes());
+            assertEquals(0, kfac.health().skippedSteps());
         }
     }
 

@@ -41,14 +41,20 @@ import org.slf4j.LoggerFactory;
  *
  * <ul>
  *   <li>The host knows the index t of a step exactly after a step it decided itself (a refresh
- *       step) or a read; otherwise it knows an interval, widened by one at each step whose outcome
- *       only the device knows. When the step's index would be a factor step if every step of that
- *       interval was taken, or if all but one were, the layers' statistics are computed and
- *       {@linkplain KroneckerFactors#stage staged}; the device commits them only if the step is
- *       taken and its index is a factor step. So one rejected step that the host has not seen
- *       leaves the schedule exact; after more, the factors skip updates until the host next reads
- *       the count (they never take statistics at a wrong index). Statistics with NaN or infinities
- *       reject the step ({@link Step#require}).
+ *       step, or a factor step with a factor period above 1) or a read; otherwise it knows an
+ *       interval, widened by one at each step whose outcome only the device knows. When the step's
+ *       index would be a factor step if every step of that interval was taken, or if all but one
+ *       were, the layers' statistics are computed and {@linkplain KroneckerFactors#stage staged};
+ *       the device commits them only if the step is taken and its index is a factor step. So one
+ *       rejected step that the host has not seen leaves the schedule exact; after more, the factors
+ *       skip updates until the host next reads the count (they never take statistics at a wrong
+ *       index). Statistics with NaN or infinities reject the step ({@link Step#require}).
+ *   <li>A step that computes statistics while the factor period is above 1 is amortized like a
+ *       refresh step: at its end, after its last condition, the host decides it ({@link
+ *       Step#accepted}, one read, which also gives its index), and a rejected one returns nothing
+ *       and changes nothing. The host then knows the next step's index, so the step after a factor
+ *       step neither records nor computes statistics. With a factor period of 1 every step is a
+ *       factor step and none reads for it.
  *   <li>Refreshes are amortized host work: on a step that may be a refresh step the host learns t
  *       ({@link Step#isDue}, a read when the interval is not one index), decides the step ({@link
  *       Step#accepted}, a read), and only if it is taken refreshes every layer from the factors as
@@ -58,10 +64,10 @@ import org.slf4j.LoggerFactory;
  * </ul>
  *
  * <p><b>Cost</b>: on the host, a few operations per index a step may have (at most the steps since
- * the last read). On the device, per layer with p inputs (plus the bias) and q outputs: \( 2R(p^2 +
- * q^2) \) flops for the statistics of R rows on factor steps and on the step after each (in case
- * one step was rejected unseen), a few scalar operations on the others; a refresh, see {@code
- * InversionMode}.
+ * the last read), and one read on each step that may be a factor step when the factor period is
+ * above 1. On the device, per layer with p inputs (plus the bias) and q outputs: \( 2R(p^2 + q^2)
+ * \) flops for the statistics of R rows on factor steps (and, when the period is 1, on every step),
+ * a few scalar operations on the others; a refresh, see {@code InversionMode}.
  */
 public final class CurvatureEstimator {
 
@@ -69,11 +75,12 @@ public final class CurvatureEstimator {
 
     /**
      * How many rejected steps, unseen by the host, the factor schedule stays exact for: a step
-     * gathers statistics when its index would be a factor step with up to this many of them, so the
-     * cost is that many extra statistics steps per factor period instead of statistics on every
-     * step while the host's count is uncertain (between two refreshes). Beyond that, the factors
-     * skip updates until the host next reads the count (the next refresh or failure-ladder check);
-     * they never take statistics at a wrong index.
+     * gathers statistics when its index would be a factor step with up to this many of them. Since
+     * a step that may be a factor step is decided on the host when the period is above 1, the next
+     * step's index is then known and this costs no extra statistics step; it matters for the factor
+     * step itself, whose index the host may not know. Beyond that many, the factors skip updates
+     * until the host next reads the count (the next factor or refresh step, or the failure-ladder
+     * check); they never take statistics at a wrong index.
      */
     private static final int COVERED_REJECTIONS = 1;
 
@@ -154,11 +161,12 @@ public final class CurvatureEstimator {
     /** One step's schedule, as far as the host knows it. */
     public static final class Schedule {
 
-        private final long lowest;
-        private final long highest;
+        private long lowest;
+        private long highest;
         private final long learningRateIndex;
         private final long[] factorIndices;
         private final boolean refresh;
+        private final boolean decideAtEnd;
         private Boolean decided;
 
         private Schedule(
@@ -166,12 +174,14 @@ public final class CurvatureEstimator {
                 long highest,
                 long learningRateIndex,
                 long[] factorIndices,
-                boolean refresh) {
+                boolean refresh,
+                boolean decideAtEnd) {
             this.lowest = lowest;
             this.highest = highest;
             this.learningRateIndex = learningRateIndex;
             this.factorIndices = factorIndices;
             this.refresh = refresh;
+            this.decideAtEnd = decideAtEnd;
         }
 
         /**
@@ -181,6 +191,18 @@ public final class CurvatureEstimator {
          */
         public boolean refresh() {
             return refresh;
+        }
+
+        /**
+         * Whether the step, not a refresh step, is to be {@linkplain CurvatureEstimator#decide
+         * decided} on the host at its end, after its last {@link Step#require}: it may be a factor
+         * step and the factor period is more than 1, so that the host then knows the next step's
+         * index and computes no statistics for it in case this one was rejected unseen.
+         *
+         * @return whether the step is decided at its end
+         */
+        public boolean decideAtEnd() {
+            return decideAtEnd;
         }
 
         /**
@@ -271,20 +293,25 @@ public final class CurvatureEstimator {
                     }
                     nextIndex = next;
                 });
-        return new Schedule(
-                lowest,
-                highest,
-                possibleHighest,
+        long[] factorIndices =
                 dueIndices(
-                        factorFrequency, Math.max(lowest, highest - COVERED_REJECTIONS), highest),
-                refresh);
+                        factorFrequency, Math.max(lowest, highest - COVERED_REJECTIONS), highest);
+        boolean decideAtEnd =
+                !refresh
+                        && factorIndices.length > 0
+                        && period(factorFrequency, factorIndices[factorIndices.length - 1]) > 1;
+        return new Schedule(lowest, highest, possibleHighest, factorIndices, refresh, decideAtEnd);
     }
 
     /** Whether step t (1-based among taken steps) is due for a period read at t - 1. */
     private static boolean due(Tracker frequency, long t) {
+        return (t - 1) % period(frequency, t) == 0;
+    }
+
+    /** The period (rounded, at least 1) read at t - 1 for step t. */
+    private static long period(Tracker frequency, long t) {
         int count = (int) Math.min(t - 1, Integer.MAX_VALUE);
-        long period = Math.max(1, Math.round(frequency.getNewValue(count)));
-        return (t - 1) % period == 0;
+        return Math.max(1, Math.round(frequency.getNewValue(count)));
     }
 
     private static boolean anyDue(Tracker frequency, long lowest, long highest) {
@@ -537,7 +564,10 @@ public final class CurvatureEstimator {
     }
 
     /**
-     * Decides a refresh step on the host ({@link Step#accepted()}, one read).
+     * Decides a refresh step, or a step {@linkplain Schedule#decideAtEnd decided at its end}, on
+     * the host ({@link Step#accepted()}, one read), learning its index with the decision. If it
+     * returns false, the step must change nothing more: return {@code null} from the step after
+     * {@link #prepareNextStep}.
      *
      * @param step the step
      * @param schedule its schedule
@@ -545,6 +575,8 @@ public final class CurvatureEstimator {
      */
     public boolean decide(Step step, Schedule schedule) {
         schedule.decided = step.accepted();
+        schedule.lowest = step.lowestPossibleIndex();
+        schedule.highest = step.highestPossibleIndex();
         return schedule.decided;
     }
 

@@ -34,9 +34,9 @@ import ai.djl.util.Pair;
  * labels drawn by the sampler, whose output gradients the instrumentation records and holds; then,
  * after zeroing the parameter gradients that pass left, {@link EasyTrain#trainBatch} with the
  * training labels, which gives the gradient the step follows (and the metrics). Other steps run
- * only the second pass. The factor steps therefore cost a second forward and backward (so does the
- * step after a factor step whose outcome the host has not seen: it repeats the factor step if that
- * one was rejected).
+ * only the second pass. The factor steps therefore cost a second forward and backward; the steps
+ * after them do not, since with a factor period above 1 the host decides each factor step and so
+ * knows the next step's index.
  *
  * <p>For sequences the sampler draws one label per token: (N, T) classes for (N, T, V) logits
  * ({@link LabelSampler#softmaxCrossEntropy()}), given to the loss in the shape of the training

@@ -352,13 +352,8 @@ public final class CurvatureEstimator {
         NDArray gradientsFinite = step.gradientsFinite();
         // every layer recorded this step's forwards only if the instrumentation was armed for them
         boolean armed = instrumentation.isArmed();
-        Map<CapturedLayer, List<LayerRecording>> recordings = new HashMap<>();
-        boolean recorded = false;
-        for (CapturedLayer captured : instrumentation.layers()) {
-            List<LayerRecording> taken = captured.takeRecordings();
-            recordings.put(captured, taken);
-            recorded |= !taken.isEmpty();
-        }
+        Map<CapturedLayer, List<LayerRecording>> recordings = takeRecordings();
+        boolean recorded = recordings.values().stream().anyMatch(taken -> !taken.isEmpty());
         if (recorded) {
             checkFisher();
             if (armed) {
@@ -502,6 +497,15 @@ public final class CurvatureEstimator {
         instrumentation.prepare(new long[] {-number}, () -> null);
     }
 
+    /** Every covered layer's recordings of this step, taken from it (an empty list if none). */
+    private Map<CapturedLayer, List<LayerRecording>> takeRecordings() {
+        Map<CapturedLayer, List<LayerRecording>> recordings = new HashMap<>();
+        for (CapturedLayer captured : instrumentation.layers()) {
+            recordings.put(captured, captured.takeRecordings());
+        }
+        return recordings;
+    }
+
     /**
      * Folds the statistics recorded by a burn-in batch ({@link #prepareBurnIn}) into the factors of
      * every covered layer, outside any step, as a factor step would: the same debiased moving
@@ -520,13 +524,8 @@ public final class CurvatureEstimator {
      *     {@code scope}, or {@code null} if no covered layer recorded anything
      */
     public NDArray burnIn(Set<String> keys, NDManager parent, NDManager scope) {
-        Map<CapturedLayer, List<LayerRecording>> recordings = new HashMap<>();
-        boolean recorded = false;
-        for (CapturedLayer captured : instrumentation.layers()) {
-            List<LayerRecording> taken = captured.takeRecordings();
-            recordings.put(captured, taken);
-            recorded |= !taken.isEmpty();
-        }
+        Map<CapturedLayer, List<LayerRecording>> recordings = takeRecordings();
+        boolean recorded = recordings.values().stream().anyMatch(taken -> !taken.isEmpty());
         if (recorded) {
             checkFisher();
         }

@@ -29,6 +29,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.UnaryOperator;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.ArrayRealVector;
 import org.apache.commons.math3.linear.LUDecomposition;
@@ -491,14 +492,21 @@ class KfacTest {
 
     /**
      * 500 steps of the MLP (factor updates every 2 steps, inverses every 5, weight decay) and 100
-     * of the CNN (factors every step, which exercises the im2col path 100 times): the models'
-     * live-array counts stay flat.
+     * of the CNN (factors every step, which exercises the im2col path 100 times), and 200 of the
+     * MLP with LOW_RANK factors at k = 2 (40 randomized refreshes): the models' live-array counts
+     * stay flat.
      */
     @Test
     void fiveHundredStepsLeaveTheLiveArrayCountFlat() {
-        assertFlat(KfacNet.mlp(), KfacNet.mlpInput(8), 2, 500);
-        assertFlat(KfacNet.cnn(), KfacNet.cnnInput(8), 1, 100);
-        assertFlat(wide(), new Shape(4, 40), 2, 100);
+        assertFlat(KfacNet.mlp(), KfacNet.mlpInput(8), 2, 500, b -> b);
+        assertFlat(KfacNet.cnn(), KfacNet.cnnInput(8), 1, 100, b -> b);
+        assertFlat(wide(), new Shape(4, 40), 2, 100, b -> b);
+        assertFlat(
+                KfacNet.mlp(),
+                KfacNet.mlpInput(8),
+                2,
+                200,
+                b -> b.optInversion(InversionMode.LOW_RANK).optFactorRank(2));
     }
 
     /**
@@ -570,13 +578,19 @@ class KfacTest {
         return builder.build();
     }
 
-    private static void assertFlat(Block block, Shape shape, int factorFrequency, int steps) {
+    private static void assertFlat(
+            Block block,
+            Shape shape,
+            int factorFrequency,
+            int steps,
+            UnaryOperator<Kfac.Builder> variant) {
         Kfac kfac =
-                Kfac.builder()
-                        .optFactorUpdateFrequency(factorFrequency)
-                        .optInverseUpdateFrequency(5)
-                        .optWeightDecays(1e-4f)
-                        .optLearningRate(0.01f)
+                variant.apply(
+                                Kfac.builder()
+                                        .optFactorUpdateFrequency(factorFrequency)
+                                        .optInverseUpdateFrequency(5)
+                                        .optWeightDecays(1e-4f)
+                                        .optLearningRate(0.01f))
                         .build();
         Random random = new Random(11);
         try (KfacNet net = new KfacNet(block, kfac::instrument, kfac, DataType.FLOAT32, shape)) {

@@ -16,6 +16,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.util.Pair;
+import io.github.so4j.curvature.RecordedScalars;
 import io.github.so4j.curvature.testing.Dense;
 import io.github.so4j.curvature.testing.HalfSquaredErrorLoss;
 import java.util.ArrayList;
@@ -40,11 +41,11 @@ import java.util.function.UnaryOperator;
  * <p>The vector problems use a bias-free one-unit {@code Linear} fed the identity, whose output is
  * exactly its weight vector (as {@link QuadraticModel} does).
  *
- * <p>The losses multiply by constant arrays that the problem owns, never by a Java number: DJL's
- * PyTorch engine turns {@code x.mul(100)} into a product with a scalar array made from host memory
- * and closed at once, while the recorded graph keeps that array for the backward pass; a garbage
- * collection between forward and backward frees its memory, and the gradient is then scaled by
- * whatever the memory holds ({@code ContractProblemTest} shows it).
+ * <p>The losses multiply by numbers through {@link RecordedScalars}, never by DJL's {@code
+ * x.mul(100)}: DJL's PyTorch engine turns that into a product with a scalar array made from host
+ * memory and closed at once, while the recorded graph keeps that array for the backward pass; a
+ * garbage collection between forward and backward frees its memory, and the gradient is then scaled
+ * by whatever the memory holds ({@code ContractProblemTest} shows it).
  */
 final class ContractProblem implements AutoCloseable {
 
@@ -112,26 +113,23 @@ final class ContractProblem implements AutoCloseable {
         NDManager m = parent.newSubManager();
         NDArray matrix = Dense.toArray(m, a, type);
         NDArray vector = Dense.toArray(m, b, type);
-        NDArray half = constant(m, 0.5, type);
         Loss loss =
                 new Loss("quadratic") {
                     @Override
                     public NDArray evaluate(NDList labels, NDList predictions) {
                         NDArray z = predictions.head().reshape(-1);
-                        return z.matMul(matrix).mul(z).sum().mul(half).sub(z.mul(vector).sum());
+                        return RecordedScalars.mul(z.matMul(matrix).mul(z).sum(), 0.5f)
+                                .sub(z.mul(vector).sum());
                     }
                 };
         ContractProblem problem =
                 vector("quadratic", parent, d, loss, type, new Random(18), optimizer, w -> w);
-        new NDList(matrix, vector, half).attach(problem.manager);
+        new NDList(matrix, vector).attach(problem.manager);
         m.close();
         return problem;
     }
 
     static ContractProblem rosenbrock(NDManager parent, DataType type, Optimizer optimizer) {
-        NDManager m = parent.newSubManager();
-        NDArray one = constant(m, 1, type);
-        NDArray hundred = constant(m, 100, type);
         Loss loss =
                 new Loss("rosenbrock") {
                     @Override
@@ -140,7 +138,7 @@ final class ContractProblem implements AutoCloseable {
                         NDArray x = z.get(0);
                         NDArray y = z.get(1);
                         NDArray r = y.sub(x.square());
-                        return x.neg().add(one).square().add(r.square().mul(hundred));
+                        return x.neg().add(1f).square().add(RecordedScalars.mul(r.square(), 100f));
                     }
                 };
         ContractProblem problem =
@@ -153,18 +151,7 @@ final class ContractProblem implements AutoCloseable {
                         new Random(19),
                         optimizer,
                         w -> new double[] {-1.2, 1.0});
-        new NDList(one, hundred).attach(problem.manager);
-        m.close();
         return problem;
-    }
-
-    /**
-     * A scalar constant for a loss, as an array (see the class javadoc for why not a number): the
-     * array made from host memory itself, or its converted copy, never a view of it.
-     */
-    private static NDArray constant(NDManager manager, double value, DataType type) {
-        NDArray array = manager.create(value);
-        return type == DataType.FLOAT64 ? array : array.toType(type, false);
     }
 
     private static ContractProblem vector(

@@ -13,6 +13,7 @@ import ai.djl.training.LocalParameterServer;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
+import io.github.so4j.curvature.RecordedScalars;
 import io.github.so4j.curvature.testing.Dense;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.ArrayRealVector;
@@ -45,14 +46,14 @@ final class QuadraticModel implements AutoCloseable {
         this.d = b.length;
         NDArray matrix = Dense.toArray(manager, a, DataType.FLOAT64);
         NDArray vector = manager.create(b);
-        // an array, not the number 0.5: see ContractProblem on numbers in recorded graphs
-        NDArray half = manager.create(0.5);
+        // RecordedScalars, not x.mul(0.5): see ContractProblem on numbers in recorded graphs
         this.loss =
                 new Loss("quadratic") {
                     @Override
                     public NDArray evaluate(NDList labels, NDList predictions) {
                         NDArray z = predictions.head().reshape(-1);
-                        return z.matMul(matrix).mul(z).sum().mul(half).sub(z.mul(vector).sum());
+                        return RecordedScalars.mul(z.matMul(matrix).mul(z).sum(), 0.5)
+                                .sub(z.mul(vector).sum());
                     }
                 };
         this.block = Linear.builder().setUnits(1).optBias(false).build();

@@ -40,11 +40,13 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.TreeMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -404,7 +406,9 @@ public final class Kfac extends SecondOrderOptimizer {
             estimator.refreshInverses(layers, schedule);
         }
         Map<String, NDArray> preconditioned = new HashMap<>();
-        NDList squaredNorms = new NDList();
+        Map<String, NDArray> scales = new HashMap<>();
+        // by layer name, unique in a model: the sum's order is the same for any order of layers
+        Map<String, NDArray> squaredNorms = new TreeMap<>();
         for (Layer layer : layers) {
             List<LayerRecording> own = recordings.get(layer.captured());
             NDList inputs = rows ? recordedInputs(layer, own) : null;
@@ -425,17 +429,26 @@ public final class Kfac extends SecondOrderOptimizer {
                                                 bias,
                                                 inputs,
                                                 outputGradients(own, step.scope()))
-                                : layer.block().precondition(weight, bias);
+                                : layer.block().preconditionScaled(weight, bias);
                 preconditioned.put(layer.weightKey(), v.directions().get(0));
                 if (bias != null) {
                     preconditioned.put(layer.biasKey(), v.directions().get(1));
                 }
-                squaredNorms.add(v.squaredNorm());
+                if (v.scale() != null) {
+                    for (String key : keys(layer)) {
+                        scales.put(key, v.scale());
+                    }
+                }
+                squaredNorms.put(layer.captured().name(), v.squaredNorm());
             }
         }
         estimator.recordEveryStep(rowLayers);
         if (!squaredNorms.isEmpty()) {
-            clip(preconditioned, sortedSum(squaredNorms), schedule, step, parameters);
+            NDArray total =
+                    squaredNorms.size() == 1
+                            ? squaredNorms.values().iterator().next()
+                            : NDArrays.stack(new NDList(squaredNorms.values())).sum();
+            clip(preconditioned, scales, total, schedule, step, parameters);
         }
         // every condition is registered: a factor step is decided now, so that the next step
         // knows its index and gathers no statistics in case this one was rejected unseen
@@ -644,10 +657,12 @@ public final class Kfac extends SecondOrderOptimizer {
     /**
      * Scales every \( V_\ell \) by the KL clip \( \nu \), on the device, and requires a finite \(
      * \sum_\ell \langle V_\ell, M_\ell \rangle \); a refresh step, decided already, zeros the
-     * covered directions instead in the (bounded-away) case that the sum is not finite.
+     * covered directions instead in the (bounded-away) case that the sum is not finite. A layer's
+     * scale still to apply ({@link LayerDirection#scale()}) joins \( \nu \) in one factor.
      */
     private void clip(
             Map<String, NDArray> preconditioned,
+            Map<String, NDArray> scales,
             NDArray total,
             Schedule schedule,
             Step step,
@@ -664,8 +679,16 @@ public final class Kfac extends SecondOrderOptimizer {
             double factor = klClip / ((double) learningRate * learningRate);
             nu = total.abs().pow(-1).muli(factor).sqrt().minimum(1);
         }
+        NDArray clipFactor = nu;
+        Map<NDArray, NDArray> factors = new IdentityHashMap<>();
         for (Map.Entry<String, NDArray> entry : preconditioned.entrySet()) {
-            NDArray u = nu == null ? entry.getValue() : entry.getValue().mul(nu);
+            NDArray scale = scales.get(entry.getKey());
+            NDArray factor =
+                    scale == null
+                            ? nu
+                            : factors.computeIfAbsent(
+                                    scale, s -> clipFactor == null ? s : s.mul(clipFactor));
+            NDArray u = factor == null ? entry.getValue() : entry.getValue().mul(factor);
             entry.setValue(schedule.refresh() ? Step.select(finite, u, u.zerosLike()) : u);
         }
     }
@@ -728,7 +751,8 @@ public final class Kfac extends SecondOrderOptimizer {
                 uncovered == null
                         ? g.duplicate()
                         : uncovered.apply(p.key(), g, g, p.weight(), step);
-        return uncoveredRule.scale() == 1 ? u : u.muli(uncoveredRule.scale());
+        // not in place: a heavy-ball direction shares its memory with the velocity
+        return uncoveredRule.scale() == 1 ? u : u.mul(uncoveredRule.scale());
     }
 
     /** \( g + \omega w \) (the gradient itself without weight decay), in the step's scope. */

@@ -139,6 +139,11 @@ public abstract class SecondOrderOptimizer extends Optimizer {
     private final Set<String> updatedThisStep = new HashSet<>();
     private final Map<String, NDArray> pending = new HashMap<>();
     private final Map<Float, NDArray> stepScalars = new HashMap<>();
+    private final Map<Float, NDArray> decidedRates = new HashMap<>();
+    // the parameters whose direction a rejected step scales by a zero rate
+    // (Step#finiteWhenRejected)
+    private final Set<String> decidedByRate = new HashSet<>();
+    private NDArray decision;
     private final Map<DataType, NDArray> stepZeros = new EnumMap<>(DataType.class);
     private List<NDArray> parameters = List.of();
     private NDManager model;
@@ -255,7 +260,12 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                 float learningRate =
                         learningRateTracker.getNewValue(
                                 parameterId, (int) Math.min(learningRateIndex, Integer.MAX_VALUE));
-                weight.subi(direction.muli(stepScalar(learningRate)));
+                if (decidedByRate.contains(uid)) {
+                    // finite on a rejected step, where the rate is zero; possibly state's memory
+                    weight.subi(direction.mul(decidedRate(learningRate)));
+                } else {
+                    weight.subi(direction.muli(stepScalar(learningRate)));
+                }
             } else if (!contains(parameters, weight)) {
                 rediscover = true;
                 logger.warn(
@@ -281,6 +291,18 @@ public abstract class SecondOrderOptimizer extends Optimizer {
      */
     private NDArray stepScalar(float value) {
         return stepScalars.computeIfAbsent(value, v -> stepManager.create(v));
+    }
+
+    /**
+     * The learning rate where the step is taken and zero where not, made once per step and value.
+     */
+    private NDArray decidedRate(float value) {
+        return decidedRates.computeIfAbsent(
+                value,
+                v -> {
+                    NDArray rate = stepScalar(v);
+                    return Step.select(decision, rate, rate.zerosLike());
+                });
     }
 
     /**
@@ -408,7 +430,16 @@ public abstract class SecondOrderOptimizer extends Optimizer {
                 for (Map.Entry<String, NDArray> entry : directions.entrySet()) {
                     NDArray u = entry.getValue();
                     NDArray masked;
-                    if (surelyTaken || step.isZeroWhenRejected(u)) {
+                    if (step.isFiniteWhenRejected(u)) {
+                        // moved by a learning rate that is zero on a rejected step, unselected
+                        masked = u;
+                        kept.add(u);
+                        decidedByRate.add(entry.getKey());
+                        if (decision == null) {
+                            decision = accepted.duplicate();
+                            decision.attach(stepManager);
+                        }
+                    } else if (surelyTaken || step.isZeroWhenRejected(u)) {
                         masked = u;
                         kept.add(u);
                     } else {
@@ -695,7 +726,10 @@ public abstract class SecondOrderOptimizer extends Optimizer {
 
     private void closeStep() {
         pending.clear();
+        decidedByRate.clear();
+        decision = null;
         stepScalars.clear();
+        decidedRates.clear();
         stepZeros.clear();
         updatedThisStep.clear();
         uidByIdThisStep.clear();

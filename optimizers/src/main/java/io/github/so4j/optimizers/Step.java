@@ -1,6 +1,7 @@
 package io.github.so4j.optimizers;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -58,6 +59,9 @@ public final class Step {
     private final List<Commit> commits = new ArrayList<>();
     private final Set<NDArray> zeroWhenRejected =
             Collections.newSetFromMap(new IdentityHashMap<>());
+    private final Set<NDArray> finiteWhenRejected =
+            Collections.newSetFromMap(new IdentityHashMap<>());
+    private NDArray frozen;
     private final Map<DataType, NDArray> zeros = new EnumMap<>(DataType.class);
     private boolean masked;
     private NDArray index;
@@ -109,7 +113,8 @@ public final class Step {
             throw new IllegalStateException("the step was already decided on the host");
         }
         if (masked) {
-            throw new IllegalStateException("the step's decision was already used by mask()");
+            throw new IllegalStateException(
+                    "the step's decision was already used by mask() or settle()");
         }
         requirements.add(condition);
     }
@@ -255,6 +260,53 @@ public final class Step {
     }
 
     /**
+     * Settles candidate state now rather than at commit: each candidate where the step is taken and
+     * the old array where it is not, by the decision as it stands (the host's, when it has decided:
+     * then nothing is selected). No condition may be added afterwards. For a transform whose
+     * direction is its new state (heavy-ball momentum): the settled state then serves as the
+     * direction too ({@link #finiteWhenRejected}), with no copy and no second selection.
+     *
+     * @param candidate the candidate arrays. Not modified.
+     * @param old the old arrays, shaped as the candidates. Not modified.
+     * @return new arrays (the candidates themselves when the host took the step), owned by the
+     *     managers of the candidates
+     */
+    public NDList settle(NDList candidate, NDList old) {
+        masked = true;
+        NDList settled = new NDList(candidate.size());
+        for (int i = 0; i < candidate.size(); i++) {
+            if (Boolean.TRUE.equals(decided)) {
+                settled.add(candidate.get(i));
+            } else if (Boolean.FALSE.equals(decided)) {
+                NDArray kept = old.get(i).duplicate();
+                kept.attach(candidate.get(i).getManager());
+                settled.add(kept);
+            } else {
+                settled.add(select(acceptance(), candidate.get(i), old.get(i)));
+            }
+        }
+        return settled;
+    }
+
+    /**
+     * Declares that a direction returned by {@code computeStep} is finite when the step is rejected
+     * (it is {@link #settle settled} state, and state is finite), so that the base class scales it
+     * by a learning rate that is zero on a rejected step instead of selecting it: \( w - 0 \cdot u
+     * = w \) exactly for finite u. The base class neither modifies such a direction nor keeps it
+     * beyond the step, so it may share memory with the state.
+     *
+     * @param direction the direction, as returned
+     */
+    public void finiteWhenRejected(NDArray direction) {
+        finiteWhenRejected.add(direction);
+    }
+
+    /** Whether a direction was declared finite when the step is rejected. */
+    boolean isFiniteWhenRejected(NDArray direction) {
+        return finiteWhenRejected.contains(direction);
+    }
+
+    /**
      * Declares that a direction returned by {@code computeStep} is zero, exactly, when the step is
      * rejected (it was computed from {@link #mask}ed factors and finite state), so that the base
      * class does not mask it again.
@@ -272,9 +324,16 @@ public final class Step {
 
     /** The decision on the device: finite gradients and every requirement. */
     NDArray acceptance() {
+        if (frozen != null) {
+            return frozen;
+        }
         NDArray all = gradientsFinite;
         for (NDArray condition : requirements) {
             all = all.logicalAnd(condition);
+        }
+        if (masked || decided != null) {
+            // no condition can be added any more: every later use shares this array
+            frozen = all;
         }
         return all;
     }

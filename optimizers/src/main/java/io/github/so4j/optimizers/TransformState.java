@@ -71,25 +71,54 @@ public final class TransformState implements AutoCloseable {
         try (Workspace ws =
                 new Workspace(step.scope(), old, distinct(direction, gradient, weight))) {
             result = transform.apply(direction, old, step.context(gradient, weight));
-            ws.keep(result.direction(), caller);
             ws.keep(result.state(), step.scope());
+            if (indexOf(result.state(), result.direction()) < 0) {
+                ws.keep(result.direction(), caller);
+            }
         }
         NDArray out = result.direction();
         NDList candidate = result.state();
-        if (!candidate.isEmpty()) {
-            NDList previous = old;
+        if (candidate.isEmpty()) {
+            return out;
+        }
+        NDList previous = old;
+        int alias = indexOf(candidate, out);
+        if (alias >= 0) {
+            // the direction is new state: settled now, it serves as both, with no copy
+            NDList settled = step.settle(candidate, previous);
+            NDArray state = settled.get(alias);
+            out = state.reshape(state.getShape());
+            out.attach(caller);
+            step.finiteWhenRejected(out);
             step.onCommit(
                     accepted -> {
-                        NDList next = new NDList(candidate.size());
-                        for (int i = 0; i < candidate.size(); i++) {
-                            next.add(Step.select(accepted, candidate.get(i), previous.get(i)));
-                        }
-                        next.attach(manager);
-                        states.put(key, next);
+                        settled.attach(manager);
+                        states.put(key, settled);
                         previous.close();
                     });
+            return out;
         }
+        step.onCommit(
+                accepted -> {
+                    NDList next = new NDList(candidate.size());
+                    for (int i = 0; i < candidate.size(); i++) {
+                        next.add(Step.select(accepted, candidate.get(i), previous.get(i)));
+                    }
+                    next.attach(manager);
+                    states.put(key, next);
+                    previous.close();
+                });
         return out;
+    }
+
+    /** The position of an array in a list, by identity; -1 if absent. */
+    private static int indexOf(NDList list, NDArray array) {
+        for (int i = 0; i < list.size(); i++) {
+            if (list.get(i) == array) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     /** The arrays once each: a workspace must not borrow one array twice. */

@@ -126,7 +126,40 @@ public abstract sealed class KroneckerFactoredBlock implements AutoCloseable
      * @throws IllegalStateException if there is no preconditioner yet
      */
     public final LayerDirection precondition(NDArray weightGradient, NDArray biasGradient) {
+        return preconditionScaled(weightGradient, biasGradient).scaled();
+    }
+
+    /**
+     * {@link #precondition} with the product's overall factor possibly left to the caller (see
+     * {@link LayerDirection}): in {@link InversionMode#LOW_RANK} with both factors low-rank, \( V =
+     * c_G c_A (M + L R) \) ({@link KroneckerFactors#preconditionLowRank}) comes as \( M + L R \)
+     * and \( s = c_G c_A \), computed on the weight and the bias apart, so that neither the q x p
+     * matrix \( [W, b] \) nor the scaled product is ever formed: two passes over the layer fewer.
+     * Every other mode returns s = null and the directions of {@link #precondition}.
+     *
+     * @param weightGradient the weight's gradient, shaped as the weight. Not modified.
+     * @param biasGradient the bias's gradient, or {@code null} for a layer without bias. Not
+     *     modified.
+     * @return U split as the parameters, \( \langle V, M \rangle \) and s; new arrays owned by
+     *     {@code weightGradient}'s manager
+     * @throws IllegalStateException if there is no preconditioner yet
+     */
+    public final LayerDirection preconditionScaled(NDArray weightGradient, NDArray biasGradient) {
         NDArray matrix = weightGradient.reshape(outputs, weightColumns);
+        if (factors.hasLowRankSides()) {
+            NDArray column = bias ? biasGradient.reshape(outputs, 1) : null;
+            NDList product = factors.preconditionLowRank(matrix, column);
+            NDArray scale = product.get(product.size() - 1);
+            NDArray weightPart = product.get(0);
+            NDArray dot = weightPart.reshape(-1).dot(matrix.reshape(-1));
+            NDList directions = new NDList(weightPart.reshape(weightShape));
+            if (bias) {
+                NDArray biasPart = product.get(1);
+                dot.addi(biasPart.reshape(-1).dot(column.reshape(-1)));
+                directions.add(biasPart.reshape(biasGradient.getShape()));
+            }
+            return new LayerDirection(directions, dot.muli(scale), scale);
+        }
         if (bias) {
             matrix = matrix.concat(biasGradient.reshape(outputs, 1), 1);
         }

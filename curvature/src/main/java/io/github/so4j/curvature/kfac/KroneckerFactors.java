@@ -101,6 +101,7 @@ public final class KroneckerFactors implements AutoCloseable {
     private NDArray leftShift;
     private NDArray rightWeights;
     private NDArray rightShift;
+    private LowRankOperands operands;
 
     /** LOW_RANK's fixed Gaussian start blocks, n x (k + o) in float64, made at first use. */
     private NDArray outputSketch;
@@ -204,9 +205,8 @@ public final class KroneckerFactors implements AutoCloseable {
             NDArray sum = weightSum.mul(settings.factorDecay()).add(1);
             NDArray fresh = sum.onesLike().div(sum);
             NDArray keep = fresh.neg().add(1);
-            NDArray first = fresh.eq(1);
-            NDArray input = blend(inputFactor, statistics.input(), fresh, keep, first);
-            NDArray output = blend(outputFactor, statistics.output(), fresh, keep, first);
+            NDArray input = blend(inputFactor, statistics.input(), fresh, keep);
+            NDArray output = blend(outputFactor, statistics.output(), fresh, keep);
             NDArray finite =
                     Finite.flag(
                             List.of(
@@ -414,6 +414,166 @@ public final class KroneckerFactors implements AutoCloseable {
                 result = left.matMul(gradient).matMul(right);
             }
             return ws.keep(result, caller);
+        }
+    }
+
+    /**
+     * Whether the preconditioner is LOW_RANK's with both factors low-rank, the case of {@link
+     * #preconditionLowRank}.
+     *
+     * @return whether both sides of the last successful refresh are low-rank
+     */
+    public boolean hasLowRankSides() {
+        return mode == InversionMode.LOW_RANK && leftWeights != null && rightWeights != null;
+    }
+
+    /**
+     * LOW_RANK's product with both factors low-rank, for a gradient given as its first p - 1
+     * columns and its last (a layer's weight and bias) or whole, with its factor \( s = c_G c_A \)
+     * left to the caller. Expanding \( V = (W_G U_G^\top + c_G I) M (U_A W_A^\top + c_A I) \) with
+     * \( X = M U_A \) and \( C = U_G^\top X \):
+     *
+     * <p>\( V = s \big(M + [X,\ W_G] \big[ W_A^\top / c_A ;\ U_G^\top M / c_G + C W_A^\top / s
+     * \big]\big) \)
+     *
+     * <p>with \( X = W U_A^{(1:p-1)} + b\, U_A^{(p)} \) and the right-hand factor split by the same
+     * columns. Every factor that depends only on the preconditioner (the scaled and sliced bases,
+     * made contiguous) is made once per refresh, so that a product is three large products (\( 2qp
+     * k_A \), \( 2qp k_G \) and \( 2qp(k_A + k_G) \) flops), one pass over q x p and a few small
+     * operations; the q x p matrix \( [W, b] \) is never formed, and V never scaled.
+     *
+     * @param weight W, q x (p - 1) with a bias column, else q x p. Not modified.
+     * @param bias b, q x 1, or {@code null} when W is the whole gradient. Not modified.
+     * @return \( W + L R^{(1:p-1)} \), then (with a bias) \( b + L R^{(p)} \) (q x 1), then s; new
+     *     arrays owned by {@code weight}'s manager
+     * @throws IllegalStateException unless {@link #hasLowRankSides()}
+     */
+    public NDList preconditionLowRank(NDArray weight, NDArray bias) {
+        if (!hasLowRankSides()) {
+            throw new IllegalStateException(
+                    "K-FAC layer "
+                            + name
+                            + ": no LOW_RANK preconditioner with both sides low-rank");
+        }
+        long columns = weight.getShape().get(1);
+        LowRankOperands o = lowRankOperands(columns);
+        NDManager caller = weight.getManager();
+        try (Workspace ws = new Workspace(manager, o.arrays(), weight, bias)) {
+            NDArray x = weight.matMul(o.inputHead());
+            if (bias != null) {
+                x.addi(bias.matMul(o.inputTail()));
+            }
+            NDArray core = o.outputT().matMul(x);
+            NDArray l = x.concat(leftWeights, 1);
+            NDArray rows =
+                    o.weightsHead()
+                            .concat(
+                                    o.outputScaledT()
+                                            .matMul(weight)
+                                            .addi(core.matMul(o.coreWeightsHead())),
+                                    0);
+            NDList out = new NDList(l.matMul(rows).addi(weight));
+            if (bias != null) {
+                NDArray biasRows =
+                        o.weightsTail()
+                                .concat(
+                                        o.outputScaledT()
+                                                .matMul(bias)
+                                                .addi(core.matMul(o.coreWeightsTail())),
+                                        0);
+                out.add(l.matMul(biasRows).addi(bias));
+            }
+            out.add(o.scale().duplicate());
+            return ws.keep(out, caller);
+        }
+    }
+
+    /**
+     * The factors of {@link #preconditionLowRank} that depend only on the preconditioner, for
+     * gradients whose first {@code columns} columns are the weight's: \( U_A \)'s rows split at
+     * that column, \( U_G^\top \), \( U_G^\top / c_G \), \( W_A^\top / c_A \) and \( W_A^\top / s
+     * \) split by columns, and s; tails null without a bias column.
+     */
+    private record LowRankOperands(
+            long columns,
+            NDArray inputHead,
+            NDArray inputTail,
+            NDArray outputT,
+            NDArray outputScaledT,
+            NDArray weightsHead,
+            NDArray weightsTail,
+            NDArray coreWeightsHead,
+            NDArray coreWeightsTail,
+            NDArray scale) {
+
+        NDList arrays() {
+            NDList list = new NDList();
+            for (NDArray a :
+                    new NDArray[] {
+                        inputHead,
+                        inputTail,
+                        outputT,
+                        outputScaledT,
+                        weightsHead,
+                        weightsTail,
+                        coreWeightsHead,
+                        coreWeightsTail,
+                        scale
+                    }) {
+                if (a != null) {
+                    list.add(a);
+                }
+            }
+            return list;
+        }
+    }
+
+    /**
+     * {@link LowRankOperands} of the current preconditioner, made at the first product after it.
+     */
+    private LowRankOperands lowRankOperands(long columns) {
+        if (operands != null && operands.columns() == columns) {
+            return operands;
+        }
+        discardOperands();
+        try (Workspace ws =
+                new Workspace(
+                        manager, left, right, leftWeights, leftShift, rightWeights, rightShift)) {
+            boolean split = columns < inputSize;
+            NDIndex head = new NDIndex("0:{}", columns);
+            NDIndex tail = new NDIndex("{}:", columns);
+            NDIndex headColumns = new NDIndex(":, 0:{}", columns);
+            NDIndex tailColumns = new NDIndex(":, {}:", columns);
+            NDArray both = leftShift.mul(rightShift);
+            NDArray weights = rightWeights.transpose().div(rightShift);
+            NDArray coreWeights = rightWeights.transpose().div(both);
+            NDList all =
+                    new NDList(
+                            split ? right.get(head).duplicate() : right.duplicate(),
+                            split ? right.get(tail).duplicate() : null,
+                            left.transpose().duplicate(),
+                            left.transpose().div(leftShift),
+                            split ? weights.get(headColumns).duplicate() : weights,
+                            split ? weights.get(tailColumns).duplicate() : null,
+                            split ? coreWeights.get(headColumns).duplicate() : coreWeights,
+                            split ? coreWeights.get(tailColumns).duplicate() : null,
+                            both);
+            NDArray[] kept = new NDArray[all.size()];
+            for (int i = 0; i < all.size(); i++) {
+                kept[i] = all.get(i) == null ? null : ws.keep(all.get(i), manager);
+            }
+            operands =
+                    new LowRankOperands(
+                            columns, kept[0], kept[1], kept[2], kept[3], kept[4], kept[5], kept[6],
+                            kept[7], kept[8]);
+            return operands;
+        }
+    }
+
+    private void discardOperands() {
+        if (operands != null) {
+            operands.arrays().close();
+            operands = null;
         }
     }
 
@@ -745,11 +905,16 @@ public final class KroneckerFactors implements AutoCloseable {
         manager.close();
     }
 
-    /** factor (1 - fresh) + statistic fresh, or the statistic itself where fresh is 1. */
-    private static NDArray blend(
-            NDArray factor, NDArray statistic, NDArray fresh, NDArray keep, NDArray first) {
-        NDArray blended = factor.mul(keep).add(statistic.mul(fresh));
-        return select(first, statistic, blended);
+    /**
+     * factor (1 - fresh) + statistic fresh. With decay 0 it is a copy of the statistic, whatever
+     * the running factor holds; with decay above 0, fresh is 1 only at the first update, when the
+     * running factor is zeros, and the result is then the statistic exactly too.
+     */
+    private NDArray blend(NDArray factor, NDArray statistic, NDArray fresh, NDArray keep) {
+        if (settings.factorDecay() == 0) {
+            return statistic.duplicate();
+        }
+        return factor.mul(keep).addi(statistic.mul(fresh));
     }
 
     /** The candidate where the flag is true, else the other: NaN-safe, in candidate's manager. */
@@ -1152,6 +1317,7 @@ public final class KroneckerFactors implements AutoCloseable {
      * right weights and shift (absent entries null; a shorter array leaves the rest null).
      */
     private void install(NDArray[] candidate) {
+        discardOperands();
         for (NDArray array :
                 new NDArray[] {
                     left, right, scale, leftWeights, leftShift, rightWeights, rightShift

@@ -19,6 +19,7 @@ import ai.djl.ndarray.types.DataType;
 import io.github.so4j.curvature.testing.Dense;
 import io.github.so4j.curvature.testing.LiveArrays;
 import io.github.so4j.curvature.testing.Tolerances;
+import java.util.Arrays;
 import java.util.Random;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.ArrayRealVector;
@@ -192,6 +193,46 @@ class KroneckerFactorsTest {
             assertTrue(relativeError(toMatrix(factors.inputFactor()), expectedA) < 1e-14);
             assertTrue(relativeError(toMatrix(factors.outputFactor()), expectedG) < 1e-14);
             assertEquals(3, factors.health().factorUpdates());
+        }
+    }
+
+    /**
+     * The first update gives the statistics themselves, bit for bit (the running factor's weight is
+     * then exactly 0), and so does every update with decay 0; the next update with decay 0.95 does
+     * not.
+     */
+    @ParameterizedTest(name = "decay {0}")
+    @ValueSource(doubles = {0.95, 0})
+    void anUpdateWithNothingToKeepGivesTheStatisticsExactly(double decay) {
+        Random random = new Random(7);
+        try (KroneckerFactors factors =
+                new KroneckerFactors(
+                        manager,
+                        "test",
+                        P,
+                        Q,
+                        new KroneckerSettings(decay, InversionMode.INVERSE, 3, 512))) {
+            for (int i = 0; i < 2; i++) {
+                FactorStatistics statistics =
+                        statistics(
+                                secondMoment(random, 4, P, 1),
+                                secondMoment(random, 4, Q, 1),
+                                DataType.FLOAT32);
+                factors.update(statistics);
+                boolean exact = i == 0 || decay == 0;
+                assertEquals(
+                        exact,
+                        Arrays.equals(
+                                statistics.input().toFloatArray(),
+                                factors.inputFactor().toFloatArray()),
+                        "update " + (i + 1));
+                assertEquals(
+                        exact,
+                        Arrays.equals(
+                                statistics.output().toFloatArray(),
+                                factors.outputFactor().toFloatArray()),
+                        "update " + (i + 1));
+            }
         }
     }
 

@@ -127,6 +127,73 @@ class LowRankKroneckerFactorsTest {
     }
 
     /**
+     * A dense layer's weight and bias preconditioned apart ({@link
+     * KroneckerFactoredBlock#preconditionScaled}, {@link KroneckerFactors#preconditionLowRank}):
+     * the scale times the directions is the same dense oracle as for the joined matrix \( [W, b]
+     * \), and the squared norm is \( \langle V, M \rangle \) from that oracle; with a bias and
+     * without. The factors have rank at most k, so the formula is exact up to float64 rounding, as
+     * in the test above ({@link Tolerances#FLOAT64_RELATIVE}). {@link
+     * KroneckerFactoredBlock#precondition} applies the scale itself.
+     */
+    @ParameterizedTest(name = "bias {0}")
+    @CsvSource({"true", "false"})
+    void weightAndBiasApartGiveTheJoinedProduct(boolean bias) {
+        int p = 60;
+        int q = 40;
+        double damping = 1e-2;
+        Random random = new Random(12);
+        RealMatrix a = withSpectrum(random, spectrum(p, 8, 4, 1, 0));
+        RealMatrix g = withSpectrum(random, spectrum(q, 5, 0.4, 0.1, 0));
+        RealMatrix m = new Array2DRowRealMatrix(Dense.gaussian(random, q, p, 1), false);
+        int columns = bias ? p - 1 : p;
+        KroneckerSettings settings =
+                new KroneckerSettings(0.95, InversionMode.LOW_RANK, 3, 512, RANK);
+        try (LinearKroneckerFactored block =
+                new LinearKroneckerFactored(manager, "fc", columns, q, bias, settings)) {
+            block.factors().update(statistics(a, g));
+            assertTrue(block.factors().refresh(damping));
+            assertTrue(block.factors().hasLowRankSides());
+            double pi = pi(a, g);
+            RealMatrix expected =
+                    shiftedInverse(g, Math.sqrt(damping) / pi)
+                            .multiply(m)
+                            .multiply(shiftedInverse(a, pi * Math.sqrt(damping)));
+            NDArray weight =
+                    toArray(manager, m.getSubMatrix(0, q - 1, 0, columns - 1), DataType.FLOAT64);
+            NDArray biasGradient =
+                    bias
+                            ? toArray(
+                                            manager,
+                                            m.getSubMatrix(0, q - 1, p - 1, p - 1),
+                                            DataType.FLOAT64)
+                                    .reshape(q)
+                            : null;
+            LayerDirection split = block.preconditionScaled(weight, biasGradient);
+            assertTrue(split.scale() != null, "the scale is left to the caller");
+            RealMatrix actual = toMatrix(joined(split.directions(), bias, q).mul(split.scale()));
+            double error = relativeError(actual, expected);
+            assertTrue(error < Tolerances.FLOAT64_RELATIVE, "relative error " + error);
+            double norm = 0;
+            for (int i = 0; i < q; i++) {
+                norm += expected.getRowVector(i).dotProduct(m.getRowVector(i));
+            }
+            double normError = Math.abs(split.squaredNorm().getDouble() - norm) / Math.abs(norm);
+            assertTrue(normError < Tolerances.FLOAT64_RELATIVE, "squared norm error " + normError);
+            LayerDirection whole = block.precondition(weight, biasGradient);
+            assertEquals(null, whole.scale());
+            double wholeError =
+                    relativeError(toMatrix(joined(whole.directions(), bias, q)), expected);
+            assertTrue(wholeError < Tolerances.FLOAT64_RELATIVE, "relative error " + wholeError);
+        }
+    }
+
+    private static NDArray joined(NDList directions, boolean bias, int q) {
+        return bias
+                ? directions.get(0).concat(directions.get(1).reshape(q, 1), 1)
+                : directions.get(0);
+    }
+
+    /**
      * With k eigenvalues from 100 down to 10 and the rest 1e-3, the direction is the truncated
      * formula \( U_k \mathrm{diag}(1/(\mu_i + s) - 1/s) U_k^\top + I/s \) on both sides, from
      * Commons Math's eigendecomposition. Subspace iteration on \( F^2 \Omega \) with l = k + 10

@@ -96,7 +96,8 @@ public final class Momentum implements Transform {
     public Result apply(NDArray direction, NDList state, Context context) {
         NDArray incoming = dampening == 0 ? direction : direction.mul(1 - dampening);
         NDArray velocity = state.head().mul(momentum).addi(incoming);
-        NDArray out = nesterov ? direction.add(velocity.mul(momentum)) : velocity.duplicate();
+        // heavy ball's direction is the velocity itself: the caller settles it as state first
+        NDArray out = nesterov ? direction.add(velocity.mul(momentum)) : velocity;
         return new Result(out, new NDList(velocity));
     }
 

@@ -439,8 +439,9 @@ public final class KroneckerFactors implements AutoCloseable {
      * <p>with \( X = W U_A^{(1:p-1)} + b\, U_A^{(p)} \) and the right-hand factor split by the same
      * columns. Every factor that depends only on the preconditioner (the scaled and sliced bases,
      * made contiguous) is made once per refresh, so that a product is three large products (\( 2qp
-     * k_A \), \( 2qp k_G \) and \( 2qp(k_A + k_G) \) flops), one pass over q x p and a few small
-     * operations; the q x p matrix \( [W, b] \) is never formed, and V never scaled.
+     * k_A \), \( 2qp k_G \) and \( 2qp(k_A + k_G) \) flops, the last accumulated onto W as BLAS's C
+     * = AB + C) and a few small operations; the q x p matrix \( [W, b] \) is never formed, and V
+     * never scaled.
      *
      * @param weight W, q x (p - 1) with a bias column, else q x p. Not modified.
      * @param bias b, q x 1, or {@code null} when W is the whole gradient. Not modified.
@@ -472,7 +473,12 @@ public final class KroneckerFactors implements AutoCloseable {
                                             .matMul(weight)
                                             .addi(core.matMul(o.coreWeightsHead())),
                                     0);
-            NDList out = new NDList(l.matMul(rows).addi(weight));
+            // W + L R as one product accumulated onto W (linear's matrix bias: BLAS with beta 1)
+            NDList out =
+                    new NDList(
+                            l.getNDArrayInternal()
+                                    .linear(l, rows.transpose(), weight)
+                                    .singletonOrThrow());
             if (bias != null) {
                 NDArray biasRows =
                         o.weightsTail()
@@ -481,7 +487,10 @@ public final class KroneckerFactors implements AutoCloseable {
                                                 .matMul(bias)
                                                 .addi(core.matMul(o.coreWeightsTail())),
                                         0);
-                out.add(l.matMul(biasRows).addi(bias));
+                out.add(
+                        l.getNDArrayInternal()
+                                .linear(l, biasRows.transpose(), bias)
+                                .singletonOrThrow());
             }
             out.add(o.scale().duplicate());
             return ws.keep(out, caller);

@@ -1,6 +1,7 @@
 package io.github.so4j.bench.reproduce;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.github.so4j.bench.compare.RunResult;
 import java.util.ArrayList;
@@ -38,6 +39,24 @@ class KfacAutoencoderRecipeTest {
                 -1,
                 curve,
                 List.of());
+    }
+
+    @Test
+    void theFactorRankVariableIsAPositiveIntegerOrUnset() {
+        assertEquals(0, KfacAutoencoderRecipe.factorRank(null));
+        assertEquals(0, KfacAutoencoderRecipe.factorRank(" "));
+        assertEquals(64, KfacAutoencoderRecipe.factorRank("64"));
+        for (String bad : new String[] {"0", "-3", "sixty"}) {
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> KfacAutoencoderRecipe.factorRank(bad));
+            assertEquals(
+                    "SO4J_KFAC_AUTOENCODER_RANK must be a positive integer (the factor rank), but"
+                            + " was "
+                            + bad,
+                    e.getMessage());
+        }
     }
 
     @Test

@@ -46,6 +46,7 @@ public final class CompareCommand implements Callable<Integer> {
 
     private static final Set<String> CONFIG_KEYS =
             Set.of(
+                    "interleave",
                     "workload",
                     "optimizers",
                     "steps",
@@ -125,7 +126,8 @@ public final class CompareCommand implements Callable<Integer> {
             description =
                     "A JSON file with any of: workload, optimizers, steps, epochs, batch, seed,"
                             + " seeds, set (an object of OPTIMIZER.KEY: value), subset, warmup,"
-                            + " evals, target_loss. Options given on the command line win.")
+                            + " evals, target_loss, interleave (true or false). Options given on the"
+                            + " command line win.")
     private Path config;
 
     @Option(
@@ -195,6 +197,16 @@ public final class CompareCommand implements Callable<Integer> {
 
     @Option(names = "--no-progress", description = "Do not draw progress bars.")
     private boolean noProgress;
+
+    @Option(
+            names = "--interleave",
+            description =
+                    "Run the optimizers in turns of "
+                            + Comparison.TURN
+                            + " steps instead of one after another, so that all meet the same"
+                            + " drifts of the machine's speed and their step times compare"
+                            + " fairly; the same losses. Peak memory is then the process's.")
+    private boolean interleave;
 
     /** {@inheritDoc} */
     @Override
@@ -273,7 +285,8 @@ public final class CompareCommand implements Callable<Integer> {
                         data,
                         subset,
                         out != null ? out : defaultOut(),
-                        !noProgress);
+                        !noProgress,
+                        interleave);
         comparison.run(Devices.preferred(), spec.commandLine().getOut());
         return 0;
     }
@@ -416,6 +429,13 @@ public final class CompareCommand implements Callable<Integer> {
         }
         if (root.has("subset") && !given.hasMatchedOption("--subset")) {
             subset = root.get("subset").asInt();
+        }
+        if (root.has("interleave") && !given.hasMatchedOption("--interleave")) {
+            check(
+                    root.get("interleave").isBoolean(),
+                    "--config: interleave must be true or false, but was "
+                            + root.get("interleave"));
+            interleave = root.get("interleave").asBoolean();
         }
         if (root.has("target_loss") && !given.hasMatchedOption("--target-loss")) {
             targetLoss = root.get("target_loss").asDouble();

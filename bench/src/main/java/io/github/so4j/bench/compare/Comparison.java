@@ -44,6 +44,12 @@ import me.tongfei.progressbar.ProgressBarStyle;
  * @param subset the number of training examples (for charlm: training characters), or null for all
  * @param out the output folder
  * @param progress whether to draw progress bars
+ * @param interleave whether the runs advance in turns of {@value #TURN} steps each instead of one
+ *     after another: every run then meets the same drifts of the machine's speed, so that step
+ *     times compare within a comparison even when the machine slows down or speeds up during it (on
+ *     a shared machine a run of the same build can take 40% longer than the one before), while each
+ *     run's data stays in the caches within its turn. Results are the same as without, step times
+ *     aside; the peak memory is then the process's over all runs.
  */
 public record Comparison(
         Workload workload,
@@ -59,7 +65,62 @@ public record Comparison(
         Path dataDirectory,
         Integer subset,
         Path out,
-        boolean progress) {
+        boolean progress,
+        boolean interleave) {
+
+    /** Steps a run takes in a turn when runs are interleaved. */
+    public static final int TURN = 20;
+
+    /**
+     * A comparison whose runs follow one another.
+     *
+     * @param workload the workload
+     * @param optimizers the optimizers, in order
+     * @param overrides the user's settings, by optimizer name
+     * @param steps optimizer steps per run
+     * @param batchSize the batch size
+     * @param seed the first seed
+     * @param seeds how many seeds per optimizer
+     * @param warmupSteps untimed steps of every optimizer before the measured runs
+     * @param evaluations test-set evaluations per run
+     * @param targetLoss the training loss whose first crossing is reported
+     * @param dataDirectory the workload's data folder, or null for the default
+     * @param subset the number of training examples, or null for all
+     * @param out the output folder
+     * @param progress whether to draw progress bars
+     */
+    public Comparison(
+            Workload workload,
+            List<OptimizerCatalog.Entry> optimizers,
+            Map<String, Map<String, String>> overrides,
+            int steps,
+            int batchSize,
+            long seed,
+            int seeds,
+            int warmupSteps,
+            int evaluations,
+            double targetLoss,
+            Path dataDirectory,
+            Integer subset,
+            Path out,
+            boolean progress) {
+        this(
+                workload,
+                optimizers,
+                overrides,
+                steps,
+                batchSize,
+                seed,
+                seeds,
+                warmupSteps,
+                evaluations,
+                targetLoss,
+                dataDirectory,
+                subset,
+                out,
+                progress,
+                false);
+    }
 
     /**
      * Runs every optimizer and seed, writes all files and prints the table.
@@ -89,6 +150,9 @@ public record Comparison(
                             seeds > 1 ? seed + ".." + (seed + seeds - 1) : Long.toString(seed),
                             targetLoss,
                             data.source());
+            if (interleave) {
+                heading += "; runs interleaved in turns of " + TURN + " steps";
+            }
             stdout.println("so4j compare: " + heading);
             stdout.flush();
             int warmup = Math.min(warmupSteps, steps);
@@ -97,9 +161,20 @@ public record Comparison(
                     TrainingRun.warmUp(plan(entry, warmup, seed, 0), data.train(), device);
                 }
             }
+            List<TrainingRun.Plan> plans = new ArrayList<>();
             for (OptimizerCatalog.Entry entry : optimizers) {
                 for (long s = seed; s < seed + seeds; s++) {
-                    RunResult result = runOne(plan(entry, steps, s, evaluations), data, device);
+                    plans.add(plan(entry, steps, s, evaluations));
+                }
+            }
+            if (interleave) {
+                results.addAll(runInterleaved(plans, data, device));
+                for (RunResult result : results) {
+                    ResultFiles.writeRun(out, result);
+                }
+            } else {
+                for (TrainingRun.Plan plan : plans) {
+                    RunResult result = runOne(plan, data, device);
                     ResultFiles.writeRun(out, result);
                     results.add(result);
                 }
@@ -129,6 +204,65 @@ public record Comparison(
                 evals == 0 ? 0 : TrainingRun.Plan.defaultWarmup(runSteps),
                 evals,
                 targetLoss);
+    }
+
+    /**
+     * Runs the plans in turns of {@value #TURN} steps each until all are done; the results in the
+     * plans' order. One progress bar counts the steps of all runs.
+     */
+    private List<RunResult> runInterleaved(
+            List<TrainingRun.Plan> plans, WorkloadData data, Device device)
+            throws IOException, TranslateException {
+        List<TrainingRun.Session> sessions = new ArrayList<>();
+        ProgressBar bar = null;
+        try {
+            if (progress) {
+                bar =
+                        new ProgressBarBuilder()
+                                .setTaskName(
+                                        String.format("%-11s %-14s", workload.id(), "interleaved"))
+                                .setInitialMax((long) steps * plans.size())
+                                .setStyle(ProgressBarStyle.ASCII)
+                                .setUpdateIntervalMillis(250)
+                                .setMaxRenderedLength(110)
+                                .build();
+            }
+            ProgressBar shared = bar;
+            for (TrainingRun.Plan plan : plans) {
+                sessions.add(
+                        TrainingRun.open(
+                                plan,
+                                data,
+                                device,
+                                record -> {
+                                    if (shared != null) {
+                                        shared.step();
+                                    }
+                                }));
+            }
+            boolean running = true;
+            while (running) {
+                running = false;
+                for (TrainingRun.Session session : sessions) {
+                    for (int i = 0; i < TURN && !session.done(); i++) {
+                        session.step();
+                        running = true;
+                    }
+                }
+            }
+            List<RunResult> results = new ArrayList<>();
+            for (TrainingRun.Session session : sessions) {
+                results.add(session.finish());
+            }
+            return results;
+        } finally {
+            for (TrainingRun.Session session : sessions) {
+                session.close();
+            }
+            if (bar != null) {
+                bar.close();
+            }
+        }
     }
 
     private RunResult runOne(TrainingRun.Plan plan, WorkloadData data, Device device)

@@ -212,120 +212,214 @@ public final class TrainingRun {
             Device device,
             StepListener listener)
             throws IOException, TranslateException {
-        OptimizerSettings settings = plan.optimizer().settings(plan.workload(), plan.overrides());
-        Optimizer optimizer = plan.optimizer().create(plan.workload(), plan.overrides());
-        double learningRate = Double.parseDouble(settings.asMap().getOrDefault("lr", "NaN"));
-        ProcessMemory.resetPeak();
-        Engine.getInstance().setRandomSeed(Math.toIntExact(plan.seed()));
-        BatchLossListener batchLoss = new BatchLossListener();
-        DefaultTrainingConfig config =
-                new DefaultTrainingConfig(plan.workload().newLoss())
-                        .optOptimizer(optimizer)
-                        .optDevices(new Device[] {device})
-                        .addTrainingListeners(batchLoss);
-        List<RunResult.StepRecord> curve = new ArrayList<>(plan.steps());
-        List<RunResult.EvaluationRecord> evaluations = new ArrayList<>();
-        boolean classification = plan.workload().classification();
-        try (Model model = Model.newInstance(plan.workload().id(), device)) {
-            model.setBlock(
-                    plan.optimizer().strategy().prepare(plan.workload().newBlock(), optimizer));
-            try (Trainer trainer = model.newTrainer(config)) {
-                trainer.initialize(plan.workload().inputShape());
-                SecondOrderOptimizer so4j =
-                        optimizer instanceof SecondOrderOptimizer o
-                                ? o.nameParameters(model.getBlock())
-                                : null;
-                // before the first step the optimizer has made no read; health() is not asked then
-                OptimizerHealth.HostReadCount readsBefore = new OptimizerHealth.HostReadCount(0, 0);
-                BatchSampler sampler =
-                        new BatchSampler(
-                                new SeededShuffleSampler(plan.seed()), plan.batchSize(), false);
-                Iterator<Batch> batches = null;
-                double seconds = 0;
-                double timedSeconds = 0;
-                int evaluateEvery =
-                        plan.evaluations() == 0
-                                ? 0
-                                : Math.max(1, plan.steps() / plan.evaluations());
-                int taken = 0;
-                for (int step = 1; step <= plan.steps(); step++) {
-                    if (batches == null || !batches.hasNext()) {
-                        batches = train.getData(trainer.getManager(), sampler).iterator();
-                    }
-                    try (Batch batch = batches.next()) {
-                        if (so4j != null
-                                && plan.warmupSteps() > 0
-                                && step == plan.warmupSteps() + 1) {
-                            readsBefore = so4j.health().hostReads();
-                        }
-                        long start = System.nanoTime();
-                        double loss = plan.optimizer().strategy().step(trainer, batch, optimizer);
-                        double reported = batchLoss.take();
-                        if (Double.isNaN(loss)) {
-                            loss = reported;
-                        }
-                        double elapsed = (System.nanoTime() - start) / 1e9;
-                        seconds += elapsed;
-                        if (step > plan.warmupSteps()) {
-                            timedSeconds += elapsed;
-                        }
-                        RunResult.StepRecord record =
-                                new RunResult.StepRecord(step, seconds, loss, learningRate);
-                        curve.add(record);
-                        listener.onStep(record);
-                    }
-                    if (test != null && evaluateEvery > 0 && step % evaluateEvery == 0) {
-                        Evaluation e = Evaluation.of(trainer, test, classification);
-                        evaluations.add(
-                                new RunResult.EvaluationRecord(
-                                        step, seconds, e.meanLoss(), e.accuracy()));
-                    }
-                    taken = step;
-                    if (listener.stop()) {
-                        break;
-                    }
-                }
-                // after the last step, so that state made at a parameter's first step or at the
-                // first refresh counts
-                long stateBytes = OptimizerStateBytes.of(optimizer, settings, model.getBlock());
-                OptimizerHealth health = null;
-                OptimizerHealth.HostReadCount hostReads = null;
-                if (so4j != null) {
-                    OptimizerHealth after = so4j.health();
-                    health = so4j.health();
-                    hostReads = timedHostReads(readsBefore, after, health);
-                }
-                if (test == null) {
-                    return null;
-                }
-                int timedSteps = taken - plan.warmupSteps();
-                TargetCrossing target = TargetCrossing.of(curve, plan.targetLoss(), TARGET_WINDOW);
-                Evaluation onTrain = Evaluation.of(trainer, trainEvaluation, classification);
-                Evaluation onTest = Evaluation.of(trainer, test, classification);
-                return new RunResult(
-                        plan.workload().id(),
-                        plan.optimizer().name(),
-                        settings.asMap().entrySet().stream()
-                                .map(e -> e.getKey() + "=" + e.getValue())
-                                .collect(Collectors.joining(",")),
-                        taken,
-                        plan.batchSize(),
-                        plan.seed(),
-                        onTrain.meanLoss(),
-                        onTest.meanLoss(),
-                        onTest.accuracy(),
-                        timedSteps > 0 ? 1000 * timedSeconds / timedSteps : Double.NaN,
-                        seconds,
-                        ProcessMemory.peakRssMb(),
-                        plan.targetLoss(),
-                        target.step(),
-                        target.seconds(),
-                        health(health),
-                        hostReads,
-                        stateBytes,
-                        curve,
-                        evaluations);
+        try (Session session = new Session(plan, train, trainEvaluation, test, device, listener)) {
+            while (!session.done()) {
+                session.step();
             }
+            return session.finish();
+        }
+    }
+
+    /**
+     * Opens a run on a workload's data that advances one step at a time ({@link Session#step}), so
+     * that a comparison can interleave the steps of several runs.
+     *
+     * @param plan what to run
+     * @param data the data, as for {@link #execute(Plan, WorkloadData, Device, StepListener)}
+     * @param device the device to train on
+     * @param listener receives every step
+     * @return the open run, initialized and at step 0
+     */
+    static Session open(Plan plan, WorkloadData data, Device device, StepListener listener) {
+        return new Session(
+                plan, data.train(), data.trainEvaluation(), data.test(), device, listener);
+    }
+
+    /**
+     * One run, a step at a time: the model, trainer and optimizer made and initialized from the
+     * plan's seed when it opens; each {@link #step} trains one batch and times it (and evaluates,
+     * untimed, when due); {@link #finish} measures the result.
+     */
+    static final class Session implements AutoCloseable {
+
+        private final Plan plan;
+        private final RandomAccessDataset train;
+        private final RandomAccessDataset trainEvaluation;
+        private final RandomAccessDataset test;
+        private final StepListener listener;
+        private final OptimizerSettings settings;
+        private final Optimizer optimizer;
+        private final double learningRate;
+        private final BatchLossListener batchLoss = new BatchLossListener();
+        private final Model model;
+        private final Trainer trainer;
+        private final SecondOrderOptimizer so4j;
+        private final BatchSampler sampler;
+        private final int evaluateEvery;
+        private final boolean classification;
+        private final List<RunResult.StepRecord> curve;
+        private final List<RunResult.EvaluationRecord> evaluations = new ArrayList<>();
+        // before the first step the optimizer has made no read; health() is not asked then
+        private OptimizerHealth.HostReadCount readsBefore = new OptimizerHealth.HostReadCount(0, 0);
+        private Iterator<Batch> batches;
+        private double seconds;
+        private double timedSeconds;
+        private int taken;
+        private boolean stopped;
+
+        Session(
+                Plan plan,
+                RandomAccessDataset train,
+                RandomAccessDataset trainEvaluation,
+                RandomAccessDataset test,
+                Device device,
+                StepListener listener) {
+            this.plan = plan;
+            this.train = train;
+            this.trainEvaluation = trainEvaluation;
+            this.test = test;
+            this.listener = listener;
+            this.settings = plan.optimizer().settings(plan.workload(), plan.overrides());
+            this.optimizer = plan.optimizer().create(plan.workload(), plan.overrides());
+            this.learningRate = Double.parseDouble(settings.asMap().getOrDefault("lr", "NaN"));
+            ProcessMemory.resetPeak();
+            Engine.getInstance().setRandomSeed(Math.toIntExact(plan.seed()));
+            DefaultTrainingConfig config =
+                    new DefaultTrainingConfig(plan.workload().newLoss())
+                            .optOptimizer(optimizer)
+                            .optDevices(new Device[] {device})
+                            .addTrainingListeners(batchLoss);
+            this.curve = new ArrayList<>(plan.steps());
+            this.classification = plan.workload().classification();
+            this.model = Model.newInstance(plan.workload().id(), device);
+            Trainer opened = null;
+            try {
+                model.setBlock(
+                        plan.optimizer().strategy().prepare(plan.workload().newBlock(), optimizer));
+                opened = model.newTrainer(config);
+                opened.initialize(plan.workload().inputShape());
+            } catch (RuntimeException e) {
+                if (opened != null) {
+                    opened.close();
+                }
+                model.close();
+                throw e;
+            }
+            this.trainer = opened;
+            this.so4j =
+                    optimizer instanceof SecondOrderOptimizer o
+                            ? o.nameParameters(model.getBlock())
+                            : null;
+            this.sampler =
+                    new BatchSampler(
+                            new SeededShuffleSampler(plan.seed()), plan.batchSize(), false);
+            this.evaluateEvery =
+                    plan.evaluations() == 0 ? 0 : Math.max(1, plan.steps() / plan.evaluations());
+        }
+
+        /** Whether every step of the plan has run, or the listener stopped the run. */
+        boolean done() {
+            return stopped || taken >= plan.steps();
+        }
+
+        /**
+         * Trains the next batch, timed, and evaluates on the test set when due, untimed.
+         *
+         * @throws IOException if the data cannot be read
+         * @throws TranslateException if batching fails
+         */
+        void step() throws IOException, TranslateException {
+            int step = taken + 1;
+            if (batches == null || !batches.hasNext()) {
+                batches = train.getData(trainer.getManager(), sampler).iterator();
+            }
+            try (Batch batch = batches.next()) {
+                if (so4j != null && plan.warmupSteps() > 0 && step == plan.warmupSteps() + 1) {
+                    readsBefore = so4j.health().hostReads();
+                }
+                long start = System.nanoTime();
+                double loss = plan.optimizer().strategy().step(trainer, batch, optimizer);
+                double reported = batchLoss.take();
+                if (Double.isNaN(loss)) {
+                    loss = reported;
+                }
+                double elapsed = (System.nanoTime() - start) / 1e9;
+                seconds += elapsed;
+                if (step > plan.warmupSteps()) {
+                    timedSeconds += elapsed;
+                }
+                RunResult.StepRecord record =
+                        new RunResult.StepRecord(step, seconds, loss, learningRate);
+                curve.add(record);
+                listener.onStep(record);
+            }
+            if (test != null && evaluateEvery > 0 && step % evaluateEvery == 0) {
+                Evaluation e = Evaluation.of(trainer, test, classification);
+                evaluations.add(
+                        new RunResult.EvaluationRecord(step, seconds, e.meanLoss(), e.accuracy()));
+            }
+            taken = step;
+            if (listener.stop()) {
+                stopped = true;
+            }
+        }
+
+        /**
+         * Measures the run after its last step: the optimizer's state bytes and host reads, the
+         * target crossing, and the final losses on the training and test evaluation sets.
+         *
+         * @return the result, or null for a run without a test set (a warm-up)
+         * @throws IOException if the data cannot be read
+         * @throws TranslateException if batching fails
+         */
+        RunResult finish() throws IOException, TranslateException {
+            // after the last step, so that state made at a parameter's first step or at the
+            // first refresh counts
+            long stateBytes = OptimizerStateBytes.of(optimizer, settings, model.getBlock());
+            OptimizerHealth health = null;
+            OptimizerHealth.HostReadCount hostReads = null;
+            if (so4j != null) {
+                OptimizerHealth after = so4j.health();
+                health = so4j.health();
+                hostReads = timedHostReads(readsBefore, after, health);
+            }
+            if (test == null) {
+                return null;
+            }
+            int timedSteps = taken - plan.warmupSteps();
+            TargetCrossing target = TargetCrossing.of(curve, plan.targetLoss(), TARGET_WINDOW);
+            Evaluation onTrain = Evaluation.of(trainer, trainEvaluation, classification);
+            Evaluation onTest = Evaluation.of(trainer, test, classification);
+            return new RunResult(
+                    plan.workload().id(),
+                    plan.optimizer().name(),
+                    settings.asMap().entrySet().stream()
+                            .map(e -> e.getKey() + "=" + e.getValue())
+                            .collect(Collectors.joining(",")),
+                    taken,
+                    plan.batchSize(),
+                    plan.seed(),
+                    onTrain.meanLoss(),
+                    onTest.meanLoss(),
+                    onTest.accuracy(),
+                    timedSteps > 0 ? 1000 * timedSeconds / timedSteps : Double.NaN,
+                    seconds,
+                    ProcessMemory.peakRssMb(),
+                    plan.targetLoss(),
+                    target.step(),
+                    target.seconds(),
+                    health(health),
+                    hostReads,
+                    stateBytes,
+                    curve,
+                    evaluations);
+        }
+
+        /** Closes the trainer and the model. */
+        @Override
+        public void close() {
+            trainer.close();
+            model.close();
         }
     }
 

@@ -495,6 +495,82 @@ class CompareCommandTest {
         assertEquals(losses(first, "mfac"), losses(second, "mfac"));
     }
 
+    /**
+     * Runs interleaved in turns ({@code --interleave}) give every optimizer and seed the curve, the
+     * evaluations and the final losses of the same runs one after another: each run keeps its own
+     * model, optimizer and batch order, and only the times differ. 25 steps make three turns, the
+     * last one short; K-FAC (statistics every 10 steps) and M-FAC keep state across turns.
+     */
+    @Test
+    void interleavedRunsGiveTheCurvesOfSequentialOnes() throws IOException {
+        Path sequential = out.resolve("sequential");
+        Path interleaved = out.resolve("interleaved");
+        for (Path dir : List.of(sequential, interleaved)) {
+            List<String> args =
+                    new ArrayList<>(
+                            List.of(
+                                    "compare",
+                                    "--steps",
+                                    "45",
+                                    "--subset",
+                                    "512",
+                                    "--batch",
+                                    "64",
+                                    "--optimizers",
+                                    "sgd,adam,kfac,mfac",
+                                    "--seed",
+                                    "3",
+                                    "--seeds",
+                                    "2",
+                                    "--evals",
+                                    "2",
+                                    "--warmup",
+                                    "0",
+                                    "--out",
+                                    dir.toString(),
+                                    "--no-progress"));
+            if (dir == interleaved) {
+                args.add("--interleave");
+            }
+            assertEquals(0, run(args.toArray(String[]::new)), stderr.toString());
+            assertEquals(
+                    dir == interleaved,
+                    stdout.toString().contains("runs interleaved in turns of 20 steps"),
+                    stdout.toString());
+        }
+        for (String optimizer : List.of("sgd", "adam", "kfac", "mfac")) {
+            for (int seed : new int[] {3, 4}) {
+                String run = "mlp-" + optimizer + "-seed" + seed;
+                assertEquals(
+                        column(sequential.resolve(run + ".csv"), 2),
+                        column(interleaved.resolve(run + ".csv"), 2),
+                        run + " training losses");
+                assertEquals(
+                        column(sequential.resolve(run + "-eval.csv"), 2),
+                        column(interleaved.resolve(run + "-eval.csv"), 2),
+                        run + " test losses");
+                assertEquals(45, column(interleaved.resolve(run + ".csv"), 0).size());
+            }
+        }
+        JsonNode a = new ObjectMapper().readTree(sequential.resolve("summary.json").toFile());
+        JsonNode b = new ObjectMapper().readTree(interleaved.resolve("summary.json").toFile());
+        assertEquals(8, a.size());
+        assertEquals(a.size(), b.size());
+        for (int i = 0; i < a.size(); i++) {
+            for (String field :
+                    List.of("optimizer", "seed", "final_train_loss", "test_loss", "state_bytes")) {
+                assertEquals(a.get(i).get(field), b.get(i).get(field), "run " + i + " " + field);
+            }
+        }
+    }
+
+    private static List<String> column(Path csv, int index) throws IOException {
+        return Files.readAllLines(csv).stream()
+                .skip(1)
+                .map(line -> line.split(",")[index])
+                .toList();
+    }
+
     @Test
     void unknownOptimizerListsTheAllowedOnes() {
         assertEquals(2, run("compare", "--optimizers", "adam,lbfgs", "--no-progress"));

@@ -46,7 +46,7 @@ public final class CompareCommand implements Callable<Integer> {
 
     private static final Set<String> CONFIG_KEYS =
             Set.of(
-                    "interleave",
+                    "sequential",
                     "workload",
                     "optimizers",
                     "steps",
@@ -126,7 +126,7 @@ public final class CompareCommand implements Callable<Integer> {
             description =
                     "A JSON file with any of: workload, optimizers, steps, epochs, batch, seed,"
                             + " seeds, set (an object of OPTIMIZER.KEY: value), subset, warmup,"
-                            + " evals, target_loss, interleave (true or false). Options given on the"
+                            + " evals, target_loss, sequential (true or false). Options given on the"
                             + " command line win.")
     private Path config;
 
@@ -199,14 +199,15 @@ public final class CompareCommand implements Callable<Integer> {
     private boolean noProgress;
 
     @Option(
-            names = "--interleave",
+            names = "--sequential",
             description =
-                    "Run the optimizers in turns of "
+                    "Run the optimizers one after another, with a progress bar and a peak memory"
+                            + " per run, instead of in turns of "
                             + Comparison.TURN
-                            + " steps instead of one after another, so that all meet the same"
-                            + " drifts of the machine's speed and their step times compare"
-                            + " fairly; the same losses. Peak memory is then the process's.")
-    private boolean interleave;
+                            + " steps (the default, in which all meet the same drifts of the"
+                            + " machine's speed, so that their step times compare fairly). The"
+                            + " same losses either way.")
+    private boolean sequential;
 
     /** {@inheritDoc} */
     @Override
@@ -286,7 +287,7 @@ public final class CompareCommand implements Callable<Integer> {
                         subset,
                         out != null ? out : defaultOut(),
                         !noProgress,
-                        interleave);
+                        !sequential);
         comparison.run(Devices.preferred(), spec.commandLine().getOut());
         return 0;
     }
@@ -430,12 +431,12 @@ public final class CompareCommand implements Callable<Integer> {
         if (root.has("subset") && !given.hasMatchedOption("--subset")) {
             subset = root.get("subset").asInt();
         }
-        if (root.has("interleave") && !given.hasMatchedOption("--interleave")) {
+        if (root.has("sequential") && !given.hasMatchedOption("--sequential")) {
             check(
-                    root.get("interleave").isBoolean(),
-                    "--config: interleave must be true or false, but was "
-                            + root.get("interleave"));
-            interleave = root.get("interleave").asBoolean();
+                    root.get("sequential").isBoolean(),
+                    "--config: sequential must be true or false, but was "
+                            + root.get("sequential"));
+            sequential = root.get("sequential").asBoolean();
         }
         if (root.has("target_loss") && !given.hasMatchedOption("--target-loss")) {
             targetLoss = root.get("target_loss").asDouble();

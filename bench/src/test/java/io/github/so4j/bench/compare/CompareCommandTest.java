@@ -496,10 +496,11 @@ class CompareCommandTest {
     }
 
     /**
-     * Runs interleaved in turns ({@code --interleave}) give every optimizer and seed the curve, the
-     * evaluations and the final losses of the same runs one after another: each run keeps its own
-     * model, optimizer and batch order, and only the times differ. 25 steps make three turns, the
-     * last one short; K-FAC (statistics every 10 steps) and M-FAC keep state across turns.
+     * Runs interleaved in turns (the default) give every optimizer and seed the curve, the
+     * evaluations and the final losses of the same runs one after another ({@code --sequential}):
+     * each run keeps its own model, optimizer and batch order, and only the times differ. 45 steps
+     * make three turns of 20, the last one short; K-FAC (statistics every 10 steps) and M-FAC keep
+     * state across turns.
      */
     @Test
     void interleavedRunsGiveTheCurvesOfSequentialOnes() throws IOException {
@@ -529,8 +530,8 @@ class CompareCommandTest {
                                     "--out",
                                     dir.toString(),
                                     "--no-progress"));
-            if (dir == interleaved) {
-                args.add("--interleave");
+            if (dir == sequential) {
+                args.add("--sequential");
             }
             assertEquals(0, run(args.toArray(String[]::new)), stderr.toString());
             assertEquals(

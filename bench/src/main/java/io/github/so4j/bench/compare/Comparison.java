@@ -72,57 +72,6 @@ public record Comparison(
     public static final int TURN = 20;
 
     /**
-     * A comparison whose runs follow one another.
-     *
-     * @param workload the workload
-     * @param optimizers the optimizers, in order
-     * @param overrides the user's settings, by optimizer name
-     * @param steps optimizer steps per run
-     * @param batchSize the batch size
-     * @param seed the first seed
-     * @param seeds how many seeds per optimizer
-     * @param warmupSteps untimed steps of every optimizer before the measured runs
-     * @param evaluations test-set evaluations per run
-     * @param targetLoss the training loss whose first crossing is reported
-     * @param dataDirectory the workload's data folder, or null for the default
-     * @param subset the number of training examples, or null for all
-     * @param out the output folder
-     * @param progress whether to draw progress bars
-     */
-    public Comparison(
-            Workload workload,
-            List<OptimizerCatalog.Entry> optimizers,
-            Map<String, Map<String, String>> overrides,
-            int steps,
-            int batchSize,
-            long seed,
-            int seeds,
-            int warmupSteps,
-            int evaluations,
-            double targetLoss,
-            Path dataDirectory,
-            Integer subset,
-            Path out,
-            boolean progress) {
-        this(
-                workload,
-                optimizers,
-                overrides,
-                steps,
-                batchSize,
-                seed,
-                seeds,
-                warmupSteps,
-                evaluations,
-                targetLoss,
-                dataDirectory,
-                subset,
-                out,
-                progress,
-                false);
-    }
-
-    /**
      * Runs every optimizer and seed, writes all files and prints the table.
      *
      * @param device the device to train on

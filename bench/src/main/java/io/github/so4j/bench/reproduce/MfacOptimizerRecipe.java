@@ -57,7 +57,8 @@ final class MfacOptimizerRecipe implements Recipe {
                                 context.data(),
                                 null,
                                 context.out(),
-                                context.progress())
+                                context.progress(),
+                                false)
                         .run(context.device(), context.stdout());
         verdict(results).report(context, context.out().resolve("report.html"));
     }

@@ -23,6 +23,7 @@ import ai.djl.training.dataset.Batch;
 import ai.djl.training.loss.Loss;
 import ai.djl.translate.Batchifier;
 import ai.djl.util.Pair;
+import io.github.so4j.curvature.RecordedScalars;
 import io.github.so4j.curvature.kfac.LossAverage;
 import io.github.so4j.curvature.testing.Dense;
 import io.github.so4j.curvature.testing.Tolerances;
@@ -430,7 +431,9 @@ class KfacSequenceTest {
             NDArray qh = q.get(slice);
             NDArray kh = k.get(slice);
             NDArray vh = v.get(slice);
-            NDArray scores = qh.matMul(kh.transpose(0, 2, 1)).div(Math.sqrt(size)).add(mask);
+            NDArray scores =
+                    RecordedScalars.div(qh.matMul(kh.transpose(0, 2, 1)), Math.sqrt(size))
+                            .add(mask);
             perHead.add(scores.softmax(2).matMul(vh));
         }
         NDArray attended = perHead.get(0).concat(perHead.get(1), 2);

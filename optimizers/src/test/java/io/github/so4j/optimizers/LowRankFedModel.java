@@ -15,6 +15,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.LocalParameterServer;
 import ai.djl.training.ParameterStore;
+import io.github.so4j.curvature.RecordedScalars;
 import io.github.so4j.curvature.testing.Dense;
 import java.util.ArrayList;
 import java.util.List;
@@ -95,7 +96,7 @@ final class LowRankFedModel implements AutoCloseable {
             scope.tempAttachAll(input);
             try (GradientCollector collector = manager.getEngine().newGradientCollector()) {
                 NDList out = block.forward(store, new NDList(input), true);
-                NDArray loss = out.head().sum().mul(0);
+                NDArray loss = RecordedScalars.mul(out.head().sum(), 0);
                 for (int i = 0; i < parameters.size(); i++) {
                     NDArray w = parameters.get(i).getArray();
                     NDArray g = Dense.toArray(scope, gradients[i], type).reshape(w.getShape());

@@ -25,6 +25,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.training.tracker.ParameterTracker;
 import ai.djl.training.tracker.Tracker;
 import io.github.so4j.curvature.HostReads;
+import io.github.so4j.curvature.RecordedScalars;
 import io.github.so4j.curvature.linalg.NewtonSchulzOrthogonalizer;
 import io.github.so4j.curvature.testing.Dense;
 import io.github.so4j.curvature.testing.LiveArrays;
@@ -101,7 +102,7 @@ class MuonTest {
                 scope.tempAttachAll(input);
                 try (GradientCollector collector = manager.getEngine().newGradientCollector()) {
                     NDList out = block.forward(store, new NDList(input), true);
-                    NDArray loss = out.head().sum().mul(0);
+                    NDArray loss = RecordedScalars.mul(out.head().sum(), 0);
                     for (int i = 0; i < parameters.size(); i++) {
                         NDArray w = parameters.get(i).getArray();
                         NDArray g = Dense.toArray(scope, gradients[i], type).reshape(w.getShape());

@@ -15,6 +15,7 @@ import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
+import io.github.so4j.curvature.RecordedScalars;
 
 /**
  * Sequence models built from DJL {@code Linear} layers applied to (N, T, width) inputs, for K-FAC's
@@ -62,9 +63,12 @@ final class SequenceModels {
             NDArray q = split(query.forward(store, inputs, training, params).head());
             NDArray k = split(key.forward(store, inputs, training, params).head());
             NDArray v = split(value.forward(store, inputs, training, params).head());
+            // the scale through RecordedScalars: DJL frees the scalar of div(Number) at once,
+            // while the recorded graph keeps it for the backward pass
             NDArray scores =
-                    q.matMul(k.transpose(0, 1, 3, 2))
-                            .div(Math.sqrt((double) width / heads))
+                    RecordedScalars.div(
+                                    q.matMul(k.transpose(0, 1, 3, 2)),
+                                    Math.sqrt((double) width / heads))
                             .add(mask(x.getManager(), t, x.getDataType()));
             NDArray attended =
                     scores.softmax(-1).matMul(v).transpose(0, 2, 1, 3).reshape(n, t, width);

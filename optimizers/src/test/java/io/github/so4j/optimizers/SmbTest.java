@@ -27,6 +27,7 @@ import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import ai.djl.translate.Batchifier;
+import io.github.so4j.curvature.RecordedScalars;
 import io.github.so4j.curvature.testing.Dense;
 import io.github.so4j.curvature.testing.LiveArrays;
 import java.io.ByteArrayInputStream;
@@ -569,8 +570,10 @@ class SmbTest {
                         public NDArray evaluate(NDList labels, NDList predictions) {
                             evaluations++;
                             NDArray r = predictions.head().sub(labels.head());
-                            NDArray value = r.mul(r).sum().div(2.0 * N);
-                            return evaluations == poisonAt ? value.mul(Double.NaN) : value;
+                            NDArray value = RecordedScalars.div(r.mul(r).sum(), 2.0 * N);
+                            return evaluations == poisonAt
+                                    ? RecordedScalars.mul(value, Double.NaN)
+                                    : value;
                         }
                     };
             block = Linear.builder().setUnits(OUT).build();

@@ -162,7 +162,7 @@ public record Comparison(
     private List<RunResult> runInterleaved(
             List<TrainingRun.Plan> plans, WorkloadData data, Device device)
             throws IOException, TranslateException {
-        List<TrainingRun.Session> sessions = new ArrayList<>();
+        List<TrainingRun.OpenRun> runs = new ArrayList<>();
         ProgressBar bar = null;
         try {
             if (progress) {
@@ -178,7 +178,7 @@ public record Comparison(
             }
             ProgressBar shared = bar;
             for (TrainingRun.Plan plan : plans) {
-                sessions.add(
+                runs.add(
                         TrainingRun.open(
                                 plan,
                                 data,
@@ -192,21 +192,21 @@ public record Comparison(
             boolean running = true;
             while (running) {
                 running = false;
-                for (TrainingRun.Session session : sessions) {
-                    for (int i = 0; i < TURN && !session.done(); i++) {
-                        session.step();
+                for (TrainingRun.OpenRun run : runs) {
+                    for (int i = 0; i < TURN && !run.done(); i++) {
+                        run.step();
                         running = true;
                     }
                 }
             }
             List<RunResult> results = new ArrayList<>();
-            for (TrainingRun.Session session : sessions) {
-                results.add(session.finish());
+            for (TrainingRun.OpenRun run : runs) {
+                results.add(run.finish());
             }
             return results;
         } finally {
-            for (TrainingRun.Session session : sessions) {
-                session.close();
+            for (TrainingRun.OpenRun run : runs) {
+                run.close();
             }
             if (bar != null) {
                 bar.close();

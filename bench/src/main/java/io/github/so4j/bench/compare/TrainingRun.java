@@ -212,16 +212,16 @@ public final class TrainingRun {
             Device device,
             StepListener listener)
             throws IOException, TranslateException {
-        try (Session session = new Session(plan, train, trainEvaluation, test, device, listener)) {
-            while (!session.done()) {
-                session.step();
+        try (OpenRun run = new OpenRun(plan, train, trainEvaluation, test, device, listener)) {
+            while (!run.done()) {
+                run.step();
             }
-            return session.finish();
+            return run.finish();
         }
     }
 
     /**
-     * Opens a run on a workload's data that advances one step at a time ({@link Session#step}), so
+     * Opens a run on a workload's data that advances one step at a time ({@link OpenRun#step}), so
      * that a comparison can interleave the steps of several runs.
      *
      * @param plan what to run
@@ -230,8 +230,8 @@ public final class TrainingRun {
      * @param listener receives every step
      * @return the open run, initialized and at step 0
      */
-    static Session open(Plan plan, WorkloadData data, Device device, StepListener listener) {
-        return new Session(
+    static OpenRun open(Plan plan, WorkloadData data, Device device, StepListener listener) {
+        return new OpenRun(
                 plan, data.train(), data.trainEvaluation(), data.test(), device, listener);
     }
 
@@ -240,7 +240,7 @@ public final class TrainingRun {
      * plan's seed when it opens; each {@link #step} trains one batch and times it (and evaluates,
      * untimed, when due); {@link #finish} measures the result.
      */
-    static final class Session implements AutoCloseable {
+    static final class OpenRun implements AutoCloseable {
 
         private final Plan plan;
         private final RandomAccessDataset train;
@@ -267,7 +267,7 @@ public final class TrainingRun {
         private int taken;
         private boolean stopped;
 
-        Session(
+        OpenRun(
                 Plan plan,
                 RandomAccessDataset train,
                 RandomAccessDataset trainEvaluation,

@@ -61,9 +61,9 @@ public final class Step {
             Collections.newSetFromMap(new IdentityHashMap<>());
     private final Set<NDArray> finiteWhenRejected =
             Collections.newSetFromMap(new IdentityHashMap<>());
-    private NDArray frozen;
+    private NDArray finalDecision;
     private final Map<DataType, NDArray> zeros = new EnumMap<>(DataType.class);
-    private boolean masked;
+    private boolean decisionUsed;
     private NDArray index;
     private BiasCorrection.Cache biasCorrections;
     private Boolean decided;
@@ -112,7 +112,7 @@ public final class Step {
         if (decided != null) {
             throw new IllegalStateException("the step was already decided on the host");
         }
-        if (masked) {
+        if (decisionUsed) {
             throw new IllegalStateException(
                     "the step's decision was already used by mask() or settle()");
         }
@@ -251,7 +251,7 @@ public final class Step {
      * @return a new array owned by {@code x}'s manager (x itself when the host took the step)
      */
     public NDArray mask(NDArray x) {
-        masked = true;
+        decisionUsed = true;
         if (Boolean.TRUE.equals(decided)) {
             return x;
         }
@@ -272,7 +272,7 @@ public final class Step {
      *     managers of the candidates
      */
     public NDList settle(NDList candidate, NDList old) {
-        masked = true;
+        decisionUsed = true;
         NDList settled = new NDList(candidate.size());
         for (int i = 0; i < candidate.size(); i++) {
             if (Boolean.TRUE.equals(decided)) {
@@ -324,16 +324,16 @@ public final class Step {
 
     /** The decision on the device: finite gradients and every requirement. */
     NDArray acceptance() {
-        if (frozen != null) {
-            return frozen;
+        if (finalDecision != null) {
+            return finalDecision;
         }
         NDArray all = gradientsFinite;
         for (NDArray condition : requirements) {
             all = all.logicalAnd(condition);
         }
-        if (masked || decided != null) {
+        if (decisionUsed || decided != null) {
             // no condition can be added any more: every later use shares this array
-            frozen = all;
+            finalDecision = all;
         }
         return all;
     }

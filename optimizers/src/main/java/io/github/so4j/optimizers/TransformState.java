@@ -67,12 +67,15 @@ public final class TransformState implements AutoCloseable {
         }
         NDManager caller = direction.getManager();
         Transform.Result result;
+        int alias;
         // borrowed: temporaries of products with the state or the weight land in the workspace
         try (Workspace ws =
                 new Workspace(step.scope(), old, distinct(direction, gradient, weight))) {
             result = transform.apply(direction, old, step.context(gradient, weight));
             ws.keep(result.state(), step.scope());
-            if (indexOf(result.state(), result.direction()) < 0) {
+            // heavy-ball momentum's direction is one of its state arrays
+            alias = indexOf(result.state(), result.direction());
+            if (alias < 0) {
                 ws.keep(result.direction(), caller);
             }
         }
@@ -82,7 +85,6 @@ public final class TransformState implements AutoCloseable {
             return out;
         }
         NDList previous = old;
-        int alias = indexOf(candidate, out);
         if (alias >= 0) {
             // the direction is new state: settled now, it serves as both, with no copy
             NDList settled = step.settle(candidate, previous);

@@ -377,6 +377,12 @@ public final class KroneckerFactors implements AutoCloseable {
             throw new IllegalStateException(
                     "K-FAC layer " + name + ": no preconditioner yet (refresh first)");
         }
+        if (hasLowRankSides()) {
+            NDList product = preconditionLowRank(gradient, null);
+            try (NDArray factor = product.get(1)) {
+                return product.get(0).muli(factor);
+            }
+        }
         NDManager caller = gradient.getManager();
         try (Workspace ws =
                 new Workspace(
@@ -393,10 +399,6 @@ public final class KroneckerFactors implements AutoCloseable {
             if (mode == InversionMode.EIGEN) {
                 NDArray rotated = left.transpose().matMul(gradient).matMul(right);
                 result = left.matMul(rotated.muli(scale)).matMul(right.transpose());
-            } else if (mode == InversionMode.LOW_RANK
-                    && leftWeights != null
-                    && rightWeights != null) {
-                result = lowRankProduct(gradient);
             } else if (mode == InversionMode.LOW_RANK) {
                 NDArray projected =
                         rightWeights == null
@@ -584,27 +586,6 @@ public final class KroneckerFactors implements AutoCloseable {
             operands.arrays().close();
             operands = null;
         }
-    }
-
-    /**
-     * LOW_RANK's product when both factors are low-rank, with \( c = 1/s \) on each side: \( V =
-     * (W_G U_G^\top + c_G I) M (U_A W_A^\top + c_A I) = c_G c_A (M + L R) \) with \( X = M U_A \),
-     * \( Y = U_G^\top M \), \( L = [X / c_A + W_G (U_G^\top X) / (c_G c_A),\; W_G / c_G] \) (q x
-     * (k_A + k_G)) and \( R = [W_A^\top; Y] \) ((k_A + k_G) x p): three large products of \( 2qp
-     * k_A \), \( 2qp k_G \) and \( 2qp(k_A + k_G) \) flops and two passes over q x p, instead of
-     * four products and four passes.
-     */
-    private NDArray lowRankProduct(NDArray gradient) {
-        NDArray x = gradient.matMul(right);
-        NDArray y = left.transpose().matMul(gradient);
-        NDArray core = left.transpose().matMul(x);
-        NDArray both = leftShift.mul(rightShift);
-        NDArray l =
-                x.div(rightShift)
-                        .addi(leftWeights.matMul(core).divi(both))
-                        .concat(leftWeights.div(leftShift), 1);
-        NDArray r = rightWeights.transpose().concat(y, 0);
-        return l.matMul(r).addi(gradient).muli(both);
     }
 
     /**

@@ -74,6 +74,22 @@ final class KroneckerAlgebra {
         return new LUDecomposition(shifted).getSolver().getInverse();
     }
 
+    /**
+     * The damped Kronecker product \( (G + \sqrt{d}/\pi\, I)^{-1} M (A + \pi\sqrt{d}\, I)^{-1} \)
+     * with the pi correction \( \pi = \sqrt{(\mathrm{tr} A / p) / (\mathrm{tr} G / q)} \): what
+     * INVERSE computes, and LOW_RANK for factors of rank at most k.
+     */
+    static RealMatrix dampedKroneckerProduct(
+            RealMatrix a, RealMatrix g, RealMatrix m, double damping) {
+        double pi =
+                Math.sqrt(
+                        (a.getTrace() / a.getRowDimension())
+                                / (g.getTrace() / g.getRowDimension()));
+        return shiftedInverse(g, Math.sqrt(damping) / pi)
+                .multiply(m)
+                .multiply(shiftedInverse(a, pi * Math.sqrt(damping)));
+    }
+
     /** A matrix as an NDArray of the given type. */
     static NDArray toArray(NDManager manager, RealMatrix m, DataType type) {
         return Dense.toArray(manager, m.getData(), type);

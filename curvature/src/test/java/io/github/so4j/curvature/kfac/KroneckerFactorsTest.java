@@ -1,5 +1,6 @@
 package io.github.so4j.curvature.kfac;
 
+import static io.github.so4j.curvature.kfac.KroneckerAlgebra.dampedKroneckerProduct;
 import static io.github.so4j.curvature.kfac.KroneckerAlgebra.kron;
 import static io.github.so4j.curvature.kfac.KroneckerAlgebra.relativeError;
 import static io.github.so4j.curvature.kfac.KroneckerAlgebra.secondMoment;
@@ -79,11 +80,7 @@ class KroneckerFactorsTest {
             assertTrue(factors.refresh(damping));
             RealMatrix actual =
                     toMatrix(factors.precondition(toArray(manager, m, DataType.FLOAT64)));
-            double pi = Math.sqrt((a.getTrace() / P) / (g.getTrace() / Q));
-            RealMatrix expected =
-                    shiftedInverse(g, Math.sqrt(damping) / pi)
-                            .multiply(m)
-                            .multiply(shiftedInverse(a, pi * Math.sqrt(damping)));
+            RealMatrix expected = dampedKroneckerProduct(a, g, m, damping);
             double error = relativeError(actual, expected);
             assertTrue(error < Tolerances.FLOAT64_RELATIVE, "relative error " + error);
         }

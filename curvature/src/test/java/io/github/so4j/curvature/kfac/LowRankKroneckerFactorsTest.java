@@ -1,7 +1,7 @@
 package io.github.so4j.curvature.kfac;
 
+import static io.github.so4j.curvature.kfac.KroneckerAlgebra.dampedKroneckerProduct;
 import static io.github.so4j.curvature.kfac.KroneckerAlgebra.relativeError;
-import static io.github.so4j.curvature.kfac.KroneckerAlgebra.shiftedInverse;
 import static io.github.so4j.curvature.kfac.KroneckerAlgebra.toArray;
 import static io.github.so4j.curvature.kfac.KroneckerAlgebra.toMatrix;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -116,11 +116,7 @@ class LowRankKroneckerFactorsTest {
             assertTrue(factors.refresh(damping));
             RealMatrix actual =
                     toMatrix(factors.precondition(toArray(manager, m, DataType.FLOAT64)));
-            double pi = pi(a, g);
-            RealMatrix expected =
-                    shiftedInverse(g, Math.sqrt(damping) / pi)
-                            .multiply(m)
-                            .multiply(shiftedInverse(a, pi * Math.sqrt(damping)));
+            RealMatrix expected = dampedKroneckerProduct(a, g, m, damping);
             double error = relativeError(actual, expected);
             assertTrue(error < Tolerances.FLOAT64_RELATIVE, "relative error " + error);
         }
@@ -153,11 +149,7 @@ class LowRankKroneckerFactorsTest {
             block.factors().update(statistics(a, g));
             assertTrue(block.factors().refresh(damping));
             assertTrue(block.factors().hasLowRankSides());
-            double pi = pi(a, g);
-            RealMatrix expected =
-                    shiftedInverse(g, Math.sqrt(damping) / pi)
-                            .multiply(m)
-                            .multiply(shiftedInverse(a, pi * Math.sqrt(damping)));
+            RealMatrix expected = dampedKroneckerProduct(a, g, m, damping);
             NDArray weight =
                     toArray(manager, m.getSubMatrix(0, q - 1, 0, columns - 1), DataType.FLOAT64);
             NDArray biasGradient =
@@ -228,10 +220,7 @@ class LowRankKroneckerFactorsTest {
             double error = relativeError(actual, expected);
             assertTrue(error < 100 * gapRatio * gapRatio, "relative error " + error);
             // The exact inverse differs by the dropped eigenvalues: the oracle is not trivial.
-            RealMatrix exact =
-                    shiftedInverse(g, Math.sqrt(damping) / pi)
-                            .multiply(m)
-                            .multiply(shiftedInverse(a, pi * Math.sqrt(damping)));
+            RealMatrix exact = dampedKroneckerProduct(a, g, m, damping);
             assertTrue(relativeError(exact, expected) > 1e-4);
         }
     }

@@ -46,20 +46,25 @@ class QuadraticModelStepTest {
 
     private final Random random = new Random(11);
 
+    /** The float64 network IN-HIDDEN(tanh)-OUT in the model, initialized; its parameters. */
+    private static List<Parameter> tinyNetwork(Model model) {
+        model.setDataType(DataType.FLOAT64);
+        Block block =
+                new SequentialBlock()
+                        .add(Linear.builder().setUnits(HIDDEN).build())
+                        .add(Activation::tanh)
+                        .add(Linear.builder().setUnits(OUT).build());
+        model.setBlock(block);
+        block.initialize(model.getNDManager(), DataType.FLOAT64, new Shape(B, IN));
+        return block.getParameters().values().stream().map(p -> p).toList();
+    }
+
     @Test
     void firstAndSecondStepsMatchTheDenseModel() {
         try (Model model = Model.newInstance("quadratic-model-step")) {
-            model.setDataType(DataType.FLOAT64);
-            Block block =
-                    new SequentialBlock()
-                            .add(Linear.builder().setUnits(HIDDEN).build())
-                            .add(Activation::tanh)
-                            .add(Linear.builder().setUnits(OUT).build());
-            model.setBlock(block);
+            List<Parameter> parameters = tinyNetwork(model);
+            Block block = model.getBlock();
             NDManager manager = model.getNDManager();
-            block.initialize(manager, DataType.FLOAT64, new Shape(B, IN));
-            List<Parameter> parameters =
-                    block.getParameters().values().stream().map(p -> p).toList();
             double[] theta = gaussian(D, 0.7);
             int offset = 0;
             for (Parameter p : parameters) {
@@ -156,17 +161,9 @@ class QuadraticModelStepTest {
     @Test
     void gaussNewtonEntriesMatchTheDenseMatrix() {
         try (Model model = Model.newInstance("quadratic-model-gram")) {
-            model.setDataType(DataType.FLOAT64);
-            Block block =
-                    new SequentialBlock()
-                            .add(Linear.builder().setUnits(HIDDEN).build())
-                            .add(Activation::tanh)
-                            .add(Linear.builder().setUnits(OUT).build());
-            model.setBlock(block);
+            List<Parameter> parameters = tinyNetwork(model);
+            Block block = model.getBlock();
             NDManager manager = model.getNDManager();
-            block.initialize(manager, DataType.FLOAT64, new Shape(B, IN));
-            List<Parameter> parameters =
-                    block.getParameters().values().stream().map(p -> p).toList();
             double[] theta = gaussian(D, 0.7);
             double[] delta = gaussian(D, 1);
             double[] v = gaussian(D, 1);
